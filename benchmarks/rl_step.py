@@ -144,10 +144,10 @@ def run_variant(variant: str, args, model_dir: Path, prompts, out: Path) -> dict
     """Train a fresh trainer of ``variant`` for 1 + steps steps; per-step wall times and the log history."""
     from datasets import Dataset
     from transformers import AutoTokenizer, PrinterCallback, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from endorm.llm import EndogenousReward
-    from endorm.llm.rl_reward import EndogenousGRPOTrainer, EndogenousRewardFunction
+    from endorm.llm.rl_reward import EndogenousGRPOTrainer, EndogenousRewardFunction, grpo_config
 
     class Timer(TrainerCallback):
         def __init__(self):
@@ -168,12 +168,12 @@ def run_variant(variant: str, args, model_dir: Path, prompts, out: Path) -> dict
                 torch.cuda.synchronize()
 
     n = args.prompts * args.num_generations
-    cfg = GRPOConfig(output_dir=str(out), use_cpu=args.device == "cpu", bf16=False, max_steps=1 + args.steps,
-                     per_device_train_batch_size=n, num_generations=args.num_generations,
-                     max_completion_length=args.completion_tokens,
-                     generation_kwargs={"min_new_tokens": args.completion_tokens}, beta=args.beta, learning_rate=1e-6,
-                     report_to="none", logging_steps=1, save_strategy="no", disable_dropout=True,
-                     gradient_checkpointing=False, disable_tqdm=True, seed=args.seed, shuffle_dataset=False)
+    cfg = grpo_config(output_dir=str(out), use_cpu=args.device == "cpu", bf16=False, max_steps=1 + args.steps,
+                      per_device_train_batch_size=n, num_generations=args.num_generations,
+                      max_completion_length=args.completion_tokens,
+                      generation_kwargs={"min_new_tokens": args.completion_tokens}, beta=args.beta, learning_rate=1e-6,
+                      report_to="none", logging_steps=1, save_strategy="no", disable_dropout=True,
+                      gradient_checkpointing=False, disable_tqdm=True, seed=args.seed, shuffle_dataset=False)
     if variant == "constant":
         cls, reward = GRPOTrainer, zero_reward
     elif variant == "endorm":

@@ -166,5 +166,14 @@ def register(subparsers):
     p.add_argument("--quick", action="store_true", help="small world, under a minute on CPU")
     p.add_argument("--out", default="demo_out", help="output directory")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=lambda args: (run_demo(args.quick, args.out, args.seed), 0)[1])
+    p.set_defaults(func=cmd_demo)
     return p
+
+
+def cmd_demo(args) -> int:
+    """``endorm demo``: ``run_demo`` with library warnings and log records sent to ``OUT/run.log``."""
+    from .runlog import library_output_to
+
+    with library_output_to(Path(args.out) / "run.log"):
+        run_demo(args.quick, args.out, args.seed)
+    return 0

@@ -76,25 +76,46 @@ def _worker_init():
     parse("$1$")  # the first parse imports the LaTeX parser: not on the first answer's clock
 
 
+def _ready() -> int:
+    """A no-op task: returns once a worker has run its initializer (the pool is warm)."""
+    return os.getpid()
+
+
 class Grader:
     """Grade (gold, answer) pairs in worker processes (math-verify's alarms fail in threads).
 
     ``timeout``: seconds per answer (parse gold, parse answer, verify); past it the answer is wrong,
     status "timeout". A worker stuck where no signal reaches it (one long C call, e.g. a huge
-    integer power) is caught by ``stall``: if no answer completes for that long, the pool is killed
-    and the answers then in flight count as timeouts; the rest are resubmitted to a fresh pool.
+    integer power) is caught by ``stall``: if no answer completes for that long, the pool is killed,
+    the answers then in a worker count as timeouts, and the rest go to a fresh pool.
+
+    The stall clock never includes a worker's start: a new pool is warmed first (every worker has
+    imported math-verify, waited for up to ``start_timeout`` seconds), and at most ``workers``
+    answers are in flight at once, so an answer is only ever timed while a worker holds it.
+
+    Raises:
+        ValueError: ``timeout`` or ``stall`` <= 0, or ``workers`` < 1.
+        RuntimeError: the workers did not start within ``start_timeout`` seconds.
     """
 
-    def __init__(self, workers: int | None = None, timeout: float = 5.0, stall: float | None = None, fn=grade_one):
-        if timeout <= 0 or (workers is not None and workers < 1):
-            raise ValueError(f"need timeout > 0 seconds and workers >= 1, got timeout={timeout}, workers={workers}")
+    def __init__(self, workers: int | None = None, timeout: float = 5.0, stall: float | None = None, fn=grade_one,
+                 start_timeout: float = 300.0):
+        if timeout <= 0 or (workers is not None and workers < 1) or (stall is not None and stall <= 0):
+            raise ValueError(f"need timeout > 0 seconds, stall > 0 seconds and workers >= 1, got timeout={timeout}, "
+                             f"stall={stall}, workers={workers}")
         self.workers, self.timeout, self.fn = workers or min(4, os.cpu_count() or 1), float(timeout), fn
-        self.stall = 2 * self.timeout + 30 if stall is None else stall  # 30 s: cold start of a worker
+        self.stall = 2 * self.timeout + 30 if stall is None else stall  # 30 s: margin for a loaded machine
+        self.start_timeout = float(start_timeout)
         self._ex = None
 
     def _pool(self):
         if self._ex is None:  # spawn: the parent may hold CUDA and OpenMP threads, which fork does not survive
             self._ex = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_worker_init)
+            _, cold = wait([self._ex.submit(_ready) for _ in range(self.workers)], timeout=self.start_timeout)
+            if cold:
+                self._kill()
+                raise RuntimeError(f"the {self.workers} grading worker(s) did not start within "
+                                   f"{self.start_timeout:g} s")
         return self._ex
 
     def _kill(self):
@@ -112,25 +133,30 @@ class Grader:
             self._ex = None
 
     def grade(self, pairs) -> list:
-        """[(correct, status)] for [(gold, answer or None)]; None answers: (False, "no_answer")."""
+        """Grade every pair.
+
+        Args:
+            pairs: [(gold, answer or None)], LaTeX strings as ``grade_one`` takes them.
+
+        Returns:
+            [(correct, status)], one per pair in order; a None answer gives (False, "no_answer").
+        """
         out = [(False, "no_answer") if a is None else None for _, a in pairs]
-        todo = {i for i, r in enumerate(out) if r is None}
-        while todo:
-            ex = self._pool()
-            futs = {ex.submit(self.fn, pairs[i][0], pairs[i][1], self.timeout): i for i in sorted(todo)}
-            pending = set(futs)
-            while pending:
-                done, pending = wait(pending, timeout=self.stall, return_when=FIRST_COMPLETED)
+        queue = [i for i, r in enumerate(out) if r is None]
+        while queue:
+            ex, futs = self._pool(), {}
+            while queue or futs:
+                while queue and len(futs) < self.workers:  # only what a worker holds is in flight
+                    i = queue.pop(0)
+                    futs[ex.submit(self.fn, pairs[i][0], pairs[i][1], self.timeout)] = i
+                done, _ = wait(futs, timeout=self.stall, return_when=FIRST_COMPLETED)
                 for f in done:
                     e = f.exception()
-                    out[futs[f]] = f.result() if e is None else (
+                    out[futs.pop(f)] = f.result() if e is None else (
                         (False, "timeout") if isinstance(e, _Timeout) else (False, f"error: {type(e).__name__}"))
-                    todo.discard(futs[f])
-                if not done:
-                    stuck = [f for f in pending if f.running()] or list(pending)
-                    for f in stuck:
-                        out[futs[f]] = (False, "timeout")
-                        todo.discard(futs[f])
+                if not done:  # no answer for `stall` seconds: the workers are stuck
+                    for i in futs.values():
+                        out[i] = (False, "timeout")
                     self._kill()
                     break
         return out

@@ -19,16 +19,18 @@ float32 tensor ever exists. Logit soft-capping (``final_logit_softcapping``) and
 Shared prompts (``share_prompt=True``, the default): items whose token ids before the
 response start are identical (the same prompt and system, e.g. RM-Bench's 3 chosen + 3
 rejected responses) form a group. The base model runs once on the group's longest common
-token prefix with ``use_cache=True``; its KV cache is repeated over the batch and only
+token prefix with ``use_cache=True`` (the cache passed under the name the model's ``forward``
+documents: ``cache_keyword``); its KV cache is repeated over the batch and only
 the continuations run, right-padded, with an attention mask over prefix + continuation
 and positions counted on from the prefix. The hidden states of the prefix's last rows
 give the logits of the first response tokens. Items with a prompt of their own take the
 plain path (the whole text, batched). Only where the model allows it: if its base forward
 returns no ``Cache`` with ``batch_repeat_interleave`` (e.g. Mamba, whose state is not a KV
 cache) or raises on the cached call, sharing is turned off for this scorer with one
-warning and every item takes the plain path. The first group's cached rows are also
-checked once against the plain path (as the LM head is); a mismatch turns sharing off
-likewise. The results equal the plain path's to float rounding (~1e-6 in float32).
+warning and every item takes the plain path (a library warning raised as an error by the
+caller's warnings filter propagates instead: it is never a reason to stop sharing). The
+first group's cached rows are also checked once against the plain path (as the LM head is);
+a mismatch turns sharing off likewise. The results equal the plain path's to float rounding (~1e-6 in float32).
 """
 from __future__ import annotations
 
@@ -44,6 +46,22 @@ from .base import FromPretrained, PointwiseCompare, as_batch, context_length, en
 from .templates import Encoded, check_template, default_template, encode
 
 KINDS = ("reward", "logprob")
+
+
+def cache_keyword(module) -> str:
+    """The name under which ``module.forward`` takes and returns its KV cache.
+
+    transformers 5.24 documents ``cache`` (``past_key_values`` still works there but warns, and
+    goes in 5.40); older releases only know ``past_key_values``. Read from the forward's
+    signature, so neither a deprecation warning nor a removed alias can switch sharing off.
+
+    Returns:
+        ``"cache"`` or ``"past_key_values"``.
+    """
+    import inspect
+
+    params = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in params or "past_key_values" not in params else "past_key_values"
 TERMINALS = ("zero", "model")
 
 
@@ -272,8 +290,8 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         with torch.inference_mode():
             try:
                 h, pre, hp = self._rows_shared(items)
-            except torch.OutOfMemoryError:
-                raise
+            except (torch.OutOfMemoryError, Warning):  # a warning raised as an error is the caller's filter,
+                raise                                   # never a reason to turn sharing off
             except Exception as e:  # noqa: BLE001 -- any model that cannot continue from a cache: plain path
                 return self._stop_sharing(f"{type(e).__name__}: {e}", items, indices)
             if not self._head_checked:
@@ -328,8 +346,9 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
             P += 1
         base, pad = self._base(), int(self.tokenizer.pad_token_id)
         pre = torch.tensor([seqs[0][:P]], device=device)
+        cache_kw = cache_keyword(base)
         out = base(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True)
-        cache, hp = getattr(out, "past_key_values", None), out[0][0]
+        cache, hp = out.get(cache_kw), out[0][0]
         if not hasattr(cache, "batch_repeat_interleave"):
             raise TypeError(f"the base model returned {type(cache).__name__}, not a KV cache that can be repeated")
         rows = [None] * len(items)
@@ -346,8 +365,8 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
             kv = cache if k + self.batch_size >= len(order) else copy.deepcopy(cache)  # the last batch takes it
             kv.batch_repeat_interleave(n)
             pos = torch.arange(P, P + Lc, device=device).expand(n, Lc)
-            hc = base(input_ids=ids.to(device), attention_mask=mask.to(device), past_key_values=kv,
-                      position_ids=pos, use_cache=True)[0]
+            hc = base(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos, use_cache=True,
+                      **{cache_kw: kv})[0]
             for j, b in enumerate(sub):  # rows start-1 .. end-1: from the prefix up to P-1, then the continuation
                 rows[b] = torch.cat([hp[items[b].start - 1:P], hc[j, :len(seqs[b]) - P]])
             del kv, hc

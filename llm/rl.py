@@ -300,11 +300,16 @@ def cmd_rl(args) -> int:
 
     from datasets import Dataset
 
-    trainer = EndogenousGRPOTrainer(model=str(model_dir), reward_funcs=reward, args=config, processing_class=tok,
-                                    train_dataset=Dataset.from_list([{"prompt": p} for _, p in lines]))
-    last = get_last_checkpoint(str(out))
-    trainer.train(resume_from_checkpoint=last)
-    trainer.save_model(str(out / "final"))
+    from .runlog import library_output_to, quiet_trainer
+
+    with library_output_to(out / "run.log"):  # library deprecations and log records; per-step logs: JSONL
+        trainer = EndogenousGRPOTrainer(model=str(model_dir), reward_funcs=reward, args=config,
+                                        processing_class=tok,
+                                        train_dataset=Dataset.from_list([{"prompt": p} for _, p in lines]))
+        quiet_trainer(trainer, out / "trainer_log.jsonl")
+        last = get_last_checkpoint(str(out))
+        trainer.train(resume_from_checkpoint=last)
+        trainer.save_model(str(out / "final"))
     if trainer.is_world_process_zero():
         js, png = write_curves(out, trainer.state.log_history)
         c = curves(trainer.state.log_history)
@@ -317,14 +322,14 @@ def cmd_rl(args) -> int:
 
 
 def _grpo_config(opts: dict, grpo: dict, out: Path, use_cpu: bool):
-    from trl import GRPOConfig
+    from .rl_reward import grpo_config
 
     kwargs = {field: opts[name] for name, field in GRPO_FIELDS.items()}
     kwargs.update(use_cpu=use_cpu, output_dir=str(out), save_strategy="steps", report_to="none",
                   disable_tqdm=bool(opts["no_progress"]), disable_dropout=True)
     kwargs.update(grpo)
     try:
-        return GRPOConfig(**kwargs)
+        return grpo_config(**kwargs)
     except TypeError as e:  # an unknown field in the YAML's grpo section
         raise ValueError(f"GRPOConfig: {e}") from None
 

@@ -54,6 +54,40 @@ def tokenize_prompts(tokenizer, prompts: list, chat_template_kwargs=None) -> lis
     return [list(ids) for ids in tokenizer(text=prompts)["input_ids"]]
 
 
+RENAMED_FIELDS = {"gradient_checkpointing": "activation_checkpointing",
+                  "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"}
+
+
+def grpo_config(**kwargs):
+    """``trl.GRPOConfig(**kwargs)`` under today's field names, so that building it warns of nothing.
+
+    transformers 5.24 renames ``gradient_checkpointing*`` to ``activation_checkpointing*`` and warns
+    (FutureWarning) whenever only the old name is set, which TRL's own default does. Where the new
+    field exists, an old name given here moves to it, and if neither is given the new field takes
+    the old one's default (TRL: on), so the behaviour is the same as ``GRPOConfig(**kwargs)``.
+
+    Returns:
+        a ``GRPOConfig``.
+
+    Raises:
+        TypeError: a field ``GRPOConfig`` does not have (as ``GRPOConfig`` itself).
+    """
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    fields = {f.name: f for f in dataclasses.fields(GRPOConfig)}
+    kwargs = dict(kwargs)
+    for old, new in RENAMED_FIELDS.items():
+        if new not in fields or old not in fields:
+            continue
+        if old in kwargs and new not in kwargs:
+            kwargs[new] = kwargs.pop(old)
+        elif new not in kwargs:
+            kwargs[new] = fields[old].default
+    return GRPOConfig(**kwargs)
+
+
 def _specials(tok) -> dict:
     pad = {tok.pad_token}
     return {"bos": tok.bos_token, "eos": tok.eos_token, "unk": tok.unk_token,

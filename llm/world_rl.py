@@ -19,37 +19,30 @@ from endorm.tabular.imitation import as_rng
 def rl_finetune(world: TokenWorld, model_dir, out_dir, steps: int = 30, seed: int = 0, beta: float = 0.01,
                 num_generations: int = 8, learning_rate: float = 1e-3, temperature: float = 1.0):
     """GRPO of the model in ``model_dir`` on r_hat of the same (frozen) model; returns (policy, log_history)."""
-    import logging
-    import warnings
-
     import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
-    from trl import GRPOConfig
 
-    from .rl_reward import EndogenousGRPOTrainer, EndogenousRewardFunction
+    from .rl_reward import EndogenousGRPOTrainer, EndogenousRewardFunction, grpo_config
+    from .runlog import quiet_trainer
 
-    hf_logging.set_verbosity_error()
-    logging.getLogger("trl").setLevel(logging.ERROR)
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(model_dir)
     if tok.eos_token is None:  # TRL passes the tokenizer's eos to generate(); <pad> never occurs in demos
         tok.eos_token = tok.pad_token
     prompts = [{"prompt": w} for w in world.domain_words]
     fn = EndogenousRewardFunction(str(model_dir), alpha=world.alpha, batch_size=256)
-    args = GRPOConfig(output_dir=str(Path(out_dir)), use_cpu=True, bf16=False, max_steps=steps,
-                      num_generations=num_generations, per_device_train_batch_size=num_generations * len(prompts),
-                      max_completion_length=world.horizon, report_to="none", logging_steps=1, beta=beta,
-                      learning_rate=learning_rate, temperature=temperature, gradient_checkpointing=False,
-                      generation_kwargs={"suppress_tokens": list(range(world.vocab_size, len(world.words))),
-                                         "min_new_tokens": world.horizon},
-                      save_strategy="no", disable_dropout=True, disable_tqdm=True, seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer = EndogenousGRPOTrainer(model=str(model_dir), reward_funcs=fn, args=args, processing_class=tok,
-                                        train_dataset=Dataset.from_list(prompts))
-        trainer.train()
+    args = grpo_config(output_dir=str(Path(out_dir)), use_cpu=True, bf16=False, max_steps=steps,
+                       num_generations=num_generations, per_device_train_batch_size=num_generations * len(prompts),
+                       max_completion_length=world.horizon, report_to="none", logging_steps=1, beta=beta,
+                       learning_rate=learning_rate, temperature=temperature, gradient_checkpointing=False,
+                       generation_kwargs={"suppress_tokens": list(range(world.vocab_size, len(world.words))),
+                                          "min_new_tokens": world.horizon},
+                       save_strategy="no", disable_dropout=True, disable_tqdm=True, seed=seed)
+    trainer = EndogenousGRPOTrainer(model=str(model_dir), reward_funcs=fn, args=args, processing_class=tok,
+                                    train_dataset=Dataset.from_list(prompts))
+    quiet_trainer(trainer, Path(out_dir) / "trainer_log.jsonl")
+    trainer.train()
     return trainer.model.eval(), list(trainer.state.log_history)
 
 

@@ -95,6 +95,21 @@ def test_system_prompt_changes_scores_and_skip_invalid(model_dir, tmp_path, caps
     assert len(runs["a"]) == 4 and runs["a"] != runs["b"]
 
 
+_STOP_BEFORE_CHUNK = """
+import os, signal, sys
+import endorm.llm.bench_runner as R
+from endorm import cli
+inner, calls, stop_at = R.score_chunk, [0], int(sys.argv[1])
+def score_chunk(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == stop_at:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return inner(*args, **kwargs)
+R.score_chunk = score_chunk
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
 @pytest.mark.slow
 def test_kill_midway_then_resume(model_dir, tmp_path):
     data = _pairs(tmp_path / "p.jsonl", 40)
@@ -103,16 +118,18 @@ def test_kill_midway_then_resume(model_dir, tmp_path):
     ref = tmp_path / "ref"
     subprocess.run(base + ["--out", str(ref)], check=True, capture_output=True, timeout=300)
     out = tmp_path / "killed"
-    proc = subprocess.Popen(base + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    scores = out / "scores.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and (not scores.exists() or scores.read_text().count("\n") < 5):
-        time.sleep(0.05)
+    # The run stops itself (SIGSTOP) before its 6th chunk, i.e. after exactly 5 lines are on disk; the
+    # test waits for that stop, not for a clock, and then kills it.
+    proc = subprocess.Popen([sys.executable, "-c", _STOP_BEFORE_CHUNK, "6", *base[3:], "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), status
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    partial = scores.read_text().count("\n")
-    assert 5 <= partial < 40, partial  # killed midway
+    scores = out / "scores.jsonl"
+    assert scores.read_text().count("\n") == 5  # killed midway
+    with scores.open("a") as fh:  # and as if killed during a write: a half-written last line
+        fh.write('{"id": "p5", "method": "end')
     subprocess.run(base + ["--out", str(out)], check=True, capture_output=True, timeout=300)
     lines = [json.loads(x) for x in scores.read_text().splitlines()]
     assert sorted(d["id"] for d in lines) == sorted(f"p{i}" for i in range(40))  # nothing lost, nothing twice

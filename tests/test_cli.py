@@ -83,3 +83,46 @@ def test_console_script(tmp_path):
     assert "0 failed" in res.stdout
     res = subprocess.run([sys.executable, "-m", "endorm.cli", "verify", "--bogus"], capture_output=True, text=True)
     assert res.returncode == 2 and "unrecognized arguments: --bogus" in res.stderr
+
+
+@pytest.mark.parametrize("argv, module, pip_name, extra", [
+    (["score", "--model", "m", "--prompt", "p", "--response", "r"], "transformers", "transformers", "llm"),
+    (["bench", "--model", "m", "--data", "d.jsonl", "--out", "OUT"], "accelerate", "accelerate", "llm"),
+    (["eval-math", "--model", "m", "--data", "d.jsonl", "--out", "OUT"], "math_verify", "math-verify", "math"),
+    (["rl", "--model", "m", "--prompts", "p.jsonl", "--out", "OUT"], "trl", "trl", "rl"),
+    (["demo", "--quick", "--out", "OUT"], "trl", "trl", "rl"),
+])
+def test_a_command_without_its_extra_names_what_to_install(argv, module, pip_name, extra, tmp_path, monkeypatch,
+                                                            capsys):
+    """One line, exit 2, before any other check or output: never a ModuleNotFoundError traceback."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed: find_spec and import both fail
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f'endorm {argv[0]}: error: needs {pip_name}, which is not installed: pip install "endorm[{extra}]"\n'
+    assert not (tmp_path / "OUT").exists()
+
+
+def test_a_module_missing_deeper_down_is_still_one_line(monkeypatch, capsys):
+    def reads_parquet(args):  # as the loader does for a .parquet file without pyarrow installed
+        raise ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow")
+
+    def needs_pyarrow(args):
+        import pyarrow_not_here  # noqa: F401
+
+    monkeypatch.setattr(cli, "cmd_bench", reads_parquet)
+    assert cli.main(["bench", "--model", "m", "--data", "d.parquet", "--out", "o"]) == 2
+    assert capsys.readouterr().err == ('endorm bench: error: needs pyarrow, which is not installed: '
+                                       'pip install "endorm[llm]"\n')
+    monkeypatch.setattr(cli, "cmd_bench", needs_pyarrow)  # not an optional dependency of ours: a real bug
+    with pytest.raises(ModuleNotFoundError, match="pyarrow_not_here"):
+        cli.main(["bench", "--model", "m", "--data", "d.parquet", "--out", "o"])
+
+
+def test_the_missing_extra_check_imports_nothing(monkeypatch):
+    import importlib.util
+
+    looked = []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: looked.append(name) or object())
+    assert cli.missing_extra("rl") is None and cli.missing_extra("verify") is None
+    assert looked == ["torch", "transformers", "trl", "datasets", "yaml"]

@@ -1,6 +1,7 @@
 """Shared-prompt reuse in EndogenousReward: the KV-cache path equals the plain path, and its fallbacks."""
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import warnings
@@ -142,6 +143,86 @@ def test_a_model_without_a_cache_falls_back_with_one_warning(model_dirs):
     ref = _score_all(EndogenousReward.from_pretrained(model_dirs["llama"], alpha=0.8, share_prompt=False))
     _assert_same(got, ref)
     _assert_same(again, ref)
+
+
+def test_cache_keyword_is_the_one_the_forward_documents(model_dirs):
+    from endorm.llm.reward import cache_keyword
+
+    for arch in ARCHS:
+        base = EndogenousReward.from_pretrained(model_dirs[arch]).model.base_model
+        params = inspect.signature(base.forward).parameters
+        assert cache_keyword(base) == ("cache" if "cache" in params else "past_key_values")
+
+    class Old:
+        def forward(self, input_ids=None, attention_mask=None, past_key_values=None, use_cache=None):
+            pass
+
+    assert cache_keyword(Old()) == "past_key_values"
+
+
+def test_a_forward_that_only_knows_past_key_values_still_shares(model_dirs, monkeypatch):
+    """Older transformers: the keyword and the output field are ``past_key_values``; sharing stays on."""
+    from endorm.llm.reward import cache_keyword
+
+    class OldOutput(dict):  # a ModelOutput of the old field names (today's ModelOutput renames them)
+        def __getitem__(self, k):
+            return list(self.values())[k] if isinstance(k, int) else super().__getitem__(k)
+
+        __getattr__ = dict.get  # the outer CausalLM reads today's field names: None
+
+    rm = EndogenousReward.from_pretrained(model_dirs["llama"], alpha=0.8, terminal="model")
+    base = rm.model.model
+    inner, new_kw = base.forward, cache_keyword(base)
+
+    def old_forward(input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, use_cache=None,
+                    **kwargs):  # kwargs: what the outer CausalLM passes on (today's names)
+        if past_key_values is not None:
+            kwargs[new_kw] = past_key_values
+        out = inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    use_cache=use_cache, **kwargs)
+        return OldOutput(last_hidden_state=out[0], past_key_values=out.get(new_kw))
+
+    base.forward = old_forward
+    sizes = _spy(monkeypatch, rm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _score_all(rm)
+    del base.forward
+    assert sorted(sizes) == [2, 3, 4] and rm._share_ok and rm._share_checked
+    _assert_same(got, _score_all(EndogenousReward.from_pretrained(model_dirs["llama"], alpha=0.8, terminal="model",
+                                                                  share_prompt=False)))
+
+
+@pytest.mark.parametrize("category", [FutureWarning, DeprecationWarning])
+def test_a_library_warning_never_turns_sharing_off(model_dirs, category):
+    """Only the numerical check decides: a deprecation warning passes through; raised as an error, it propagates."""
+    rm = EndogenousReward.from_pretrained(model_dirs["qwen2"], alpha=0.7)
+    rm.model.model.forward = _warns_with(rm.model.model, category)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = _score_all(rm)
+    assert rm._share_ok and rm._share_checked
+    assert {w.category for w in seen} == {category}  # no "cannot reuse" UserWarning
+    rm2 = EndogenousReward.from_pretrained(model_dirs["qwen2"], alpha=0.7)
+    rm2.model.model.forward = _warns_with(rm2.model.model, category)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(category, match="deprecated"):
+            _score_all(rm2)
+    assert rm2._share_ok
+    _assert_same(got, _score_all(EndogenousReward.from_pretrained(model_dirs["qwen2"], alpha=0.7,
+                                                                  share_prompt=False)))
+
+
+def _warns_with(base, category):
+    inner = base.forward
+
+    def forward(*args, **kwargs):
+        if kwargs.get("use_cache"):
+            warnings.warn("this argument is deprecated", category)
+        return inner(*args, **kwargs)
+
+    return forward
 
 
 def test_a_wrong_cached_continuation_is_caught_once(model_dirs, monkeypatch):

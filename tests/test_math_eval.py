@@ -46,6 +46,17 @@ def _hang(gold, answer, timeout):
     return True, "graded"
 
 
+def _hang_on(gold, answer, timeout):
+    """Hang (as ``_hang``) on the answer "hang", else grade."""
+    return _hang(gold, answer, timeout) if answer == "hang" else M.grade_one(gold, answer, timeout)
+
+
+def _slow_init():
+    """A worker start slower than the stall limit below (in the worker, ``M._worker_init`` is the real one)."""
+    time.sleep(3.0)
+    M._worker_init()
+
+
 @pytest.fixture(scope="module")
 def grader():
     with M.Grader(workers=1, timeout=5.0) as g:
@@ -68,14 +79,29 @@ def test_grading_timeout_counts_as_wrong():
 
 
 def test_stuck_worker_is_killed_and_counted_as_timeout():
-    g = M.Grader(workers=1, timeout=0.1, stall=1.0, fn=_hang)
-    t0 = time.perf_counter()
-    assert g.grade([("1", "1")]) == [(False, "timeout")]
-    assert time.perf_counter() - t0 < 20
-    assert g._ex is None  # the pool was killed; the next call gets a fresh one
-    g.fn = M.grade_one
+    """A worker that never answers is killed and its item counted as a timeout; the items after it are graded.
+
+    No clock in this test has to be met by a fast machine: the stall limit (5 s) only bounds a warm
+    worker grading "1" (milliseconds), and the fresh pool's start is not on that clock.
+    """
+    g = M.Grader(workers=1, timeout=5.0, stall=5.0, fn=_hang_on)
     with g:
+        got = g.grade([("1", "1"), ("4", "hang"), ("2", "3"), ("1/2", "0.5")])
+        assert got == [(True, "graded"), (False, "timeout"), (False, "graded"), (True, "graded")]
+        assert g.grade([("1", "1")]) == [(True, "graded")]  # the pool was replaced: the next call grades
+
+
+def test_grader_warms_a_fresh_pool_before_the_stall_clock(monkeypatch):
+    """A slow worker start does not count against ``stall``: the pool waits for the initializer first."""
+    monkeypatch.setattr(M, "_worker_init", _slow_init)
+    with M.Grader(workers=1, timeout=5.0, stall=2.0) as g:  # start 3 s > stall 2 s
         assert g.grade([("1", "1")]) == [(True, "graded")]
+
+
+def test_grader_reports_workers_that_never_start(monkeypatch):
+    monkeypatch.setattr(M, "_worker_init", _slow_init)
+    with pytest.raises(RuntimeError, match="did not start within 0.5 s"):
+        M.Grader(workers=1, timeout=5.0, start_timeout=0.5).grade([("1", "1")])
 
 
 def test_grading_works_from_a_thread(grader):
@@ -101,6 +127,8 @@ def test_grading_works_from_a_thread(grader):
 def test_grader_rejects_bad_settings():
     with pytest.raises(ValueError, match="timeout > 0"):
         M.Grader(timeout=0)
+    with pytest.raises(ValueError, match="stall > 0"):
+        M.Grader(stall=0)
     with pytest.raises(ValueError, match="workers >= 1"):
         M.Grader(workers=-1)
 

@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from endorm.llm import EndogenousReward, rl  # noqa: E402
+from endorm.llm import rl_reward as RF  # noqa: E402
 from endorm.llm.rl_reward import (EndogenousGRPOTrainer, EndogenousRewardFunction, check_same_tokenizer,  # noqa: E402
                                   tokenize_prompts)
 from endorm.llm.testing import build_tokenizer, tiny_causal_lm, word_tokenizer  # noqa: E402
@@ -70,7 +71,7 @@ def grpo_config(tmp_path, **kw):
     base = dict(output_dir=str(tmp_path / "trl"), use_cpu=True, bf16=False, max_steps=2, num_generations=2,
                 per_device_train_batch_size=4, max_completion_length=6, report_to="none", logging_steps=1,
                 beta=0.01, gradient_checkpointing=False, save_strategy="no", disable_dropout=True, disable_tqdm=True)
-    return GRPOConfig(**{**base, **kw})
+    return RF.grpo_config(**{**base, **kw})
 
 
 def trainer_for(model_dir, fn, tmp_path, prompts=CHAT, cls=EndogenousGRPOTrainer, **kw):
@@ -296,18 +297,67 @@ def test_cli_trains_writes_curves_resumes_and_refuses_another_run(chat_dir, chat
     curves = json.loads((out / "curves.json").read_text())
     assert curves["step"] == [1, 2] and all(np.isfinite(curves["reward"])) and all(k >= 0 for k in curves["kl"])
     assert json.loads((out / "run.json").read_text())["lr"] == 0.001  # from the YAML file
-    assert "shared reference forward: True" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "shared reference forward: True" in printed.out
+    assert "{'loss'" not in printed.out and "FutureWarning" not in printed.err  # logs go to files
+    log = [json.loads(x) for x in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in log if "reward" in d] == [1, 2]
+    assert [d["reward"] for d in log if "reward" in d] == pytest.approx(curves["reward"])
 
     import shutil
 
     shutil.rmtree(out / "checkpoint-2")
     assert run_cli(cli_args(chat_dir, chat_prompts, out, "--config", fast_yaml)) == 0
     assert "resumed from checkpoint-1" in capsys.readouterr().out and (out / "checkpoint-2").is_dir()
+    log = [json.loads(x) for x in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in log if "reward" in d] == [1, 2, 2]  # the resumed run appends its step 2
 
     before = snapshot(out)
     with pytest.raises(ValueError, match="holds a different run \\(differs in beta\\)"):
         run_cli(cli_args(chat_dir, chat_prompts, out, "--config", fast_yaml, "--beta", 0.1))
     assert snapshot(out) == before
+
+
+def test_grpo_config_uses_todays_field_names_and_keeps_the_defaults():
+    import dataclasses
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no FutureWarning for the renamed gradient_checkpointing
+        off = RF.grpo_config(output_dir="o", use_cpu=True, bf16=False, gradient_checkpointing=False)
+        default = RF.grpo_config(output_dir="o", use_cpu=True, bf16=False)
+    fields = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    assert off.gradient_checkpointing is False
+    assert default.gradient_checkpointing == fields["gradient_checkpointing"]  # TRL's default, as before
+    if "activation_checkpointing" in fields:
+        assert off.activation_checkpointing is False
+    with pytest.raises(TypeError, match="no_such_field"):
+        RF.grpo_config(output_dir="o", no_such_field=1)
+
+
+def test_library_output_goes_to_the_run_log(tmp_path, capsys):
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    from endorm.llm.runlog import library_output_to
+
+    hf = hf_logging.get_logger("transformers.some_module")
+    before = logging.getLogger("transformers").handlers[:]
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with library_output_to(tmp_path / "run" / "run.log") as count:
+            warnings.warn("old_arg is deprecated", FutureWarning)
+            warnings.warn("np.thing is deprecated", DeprecationWarning)
+            warnings.warn("endorm's own warning")
+            hf.warning("a library log record")
+    assert [str(w.message) for w in shown] == ["endorm's own warning"]  # shown as usual
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert "FutureWarning: old_arg is deprecated" in log and "DeprecationWarning: np.thing" in log
+    assert "a library log record" in log and "endorm's own" not in log and count["lines"] == 3
+    assert "3 library warning(s) and log line(s) written to" in capsys.readouterr().err
+    assert logging.getLogger("transformers").handlers == before  # restored
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing(chat_dir, word_dir, chat_prompts, tmp_path):

@@ -66,16 +66,39 @@ def test_demonstrations_round_trip_through_text(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def quick_results(tmp_path_factory):
-    from endorm.llm.demo import run_demo
+def quick_run(tmp_path_factory):
+    """``endorm demo --quick`` as a user runs it: (results.json, out folder, stdout, stderr)."""
+    import contextlib
+    import io
 
-    out = tmp_path_factory.mktemp("demo")
-    return run_demo(quick=True, out_dir=out, seed=0, verbose=False), out
+    from endorm import cli
+
+    out, stdout, stderr = tmp_path_factory.mktemp("demo"), io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        assert cli.main(["demo", "--quick", "--out", str(out)]) == 0
+    return json.loads((out / "results.json").read_text()), out, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def quick_results(quick_run):
+    return quick_run[:2]
+
+
+def test_quick_demo_is_quiet(quick_run):
+    """The terminal shows the result table; TRL's per-step logs and library deprecations go to files."""
+    res, out, stdout, stderr = quick_run
+    assert "== H = 12" in stdout and "(5) Theorem 2, RL on r_hat" in stdout and "wrote" in stdout
+    assert "{'loss'" not in stdout and "'reward'" not in stdout  # no per-step log dictionaries
+    for text in (stdout, stderr):
+        assert "FutureWarning" not in text and "DeprecationWarning" not in text
+    steps = res["config"]["rl_steps"]
+    log = [json.loads(x) for x in (out / "H12" / "rl_trl0" / "trainer_log.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in log if "reward" in d] == list(range(1, steps + 1))
 
 
 def test_quick_demo_writes_outputs(quick_results):
     res, out = quick_results
-    assert json.loads((out / "results.json").read_text())["horizons"].keys() == res["horizons"].keys()
+    assert list(res["horizons"]) == [str(h) for h in res["config"]["horizons"]]
     H = res["config"]["horizons"][0]
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

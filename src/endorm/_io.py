@@ -1,18 +1,43 @@
-"""Atomic file output: write to a temporary file in the same folder, then rename."""
+"""Atomic file output: write to a temporary file in the same folder, then rename.
+
+A reader never sees a half-written file, and a failed write leaves the old file (if any) in
+place and no temporary file behind. The file gets the mode any new file of the user gets
+(0666 minus the umask, e.g. 0644 under umask 022), not ``mkstemp``'s private 0600.
+"""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; the lock keeps threads of this module apart)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
+
+    Creates missing parent folders. Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OSError: the folder cannot be created or written; nothing is left behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -23,11 +48,12 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 
 
 def atomic_write_json(path, obj) -> Path:
+    """``obj`` as indented JSON (NaN allowed), written atomically; returns ``path``."""
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
 
 
 def atomic_savefig(fig, path, **kwargs) -> Path:
-    """Save a matplotlib figure as PNG without leaving a half-written file behind."""
+    """Save a matplotlib figure as PNG without leaving a half-written file behind; returns ``path``."""
     import io
 
     buf = io.BytesIO()

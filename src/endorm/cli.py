@@ -52,10 +52,7 @@ METHODS = {"endorm": ("endorm.llm.reward", "EndogenousReward"), "verifier": ("en
 def _load_method(args):
     import importlib
 
-    try:
-        mod = importlib.import_module(METHODS[args.method][0])
-    except ImportError as e:
-        raise SystemExit(f"endorm score needs torch and transformers: pip install 'endorm[llm]' ({e})")
+    mod = importlib.import_module(METHODS[args.method][0])
     cls = getattr(mod, METHODS[args.method][1])
     kwargs = {}
     if args.method == "endorm":
@@ -182,10 +179,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# command: (the extra that installs what it needs, the top-level modules it imports)
+EXTRAS = {
+    "score": ("llm", ("torch", "transformers")),
+    "bench": ("llm", ("torch", "transformers", "accelerate")),
+    "eval-math": ("math", ("torch", "transformers", "math_verify")),
+    "rl": ("rl", ("torch", "transformers", "trl", "datasets", "yaml")),
+    "demo": ("rl", ("torch", "transformers", "trl", "datasets")),
+}
+PIP_NAMES = {"math_verify": "math-verify", "yaml": "pyyaml"}
+
+
+def missing_extra(command: str, name: str | None = None) -> str | None:
+    """The one-line error for a command whose optional dependencies are not installed, else None.
+
+    Args:
+        command: a subcommand (``EXTRAS`` key; other commands need nothing optional).
+        name: a module already known to be missing (from a ``ModuleNotFoundError``), else each of the
+            command's modules is looked up (``importlib.util.find_spec``: nothing is imported).
+
+    Returns:
+        e.g. ``needs trl, which is not installed: pip install "endorm[rl]"``, or None.
+    """
+    import importlib.util
+
+    if command not in EXTRAS:
+        return None
+    extra, modules = EXTRAS[command]
+    missing = [name] if name else [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    names = ", ".join(PIP_NAMES.get(m, m) for m in missing)
+    return f"needs {names}, which {'is' if len(missing) == 1 else 'are'} not installed: pip install \"endorm[{extra}]\""
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    why = missing_extra(args.command)
+    if why:  # before any other check or file: one line, exit 2
+        print(f"endorm {args.command}: error: {why}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
+    except ModuleNotFoundError as e:  # an optional module missing deeper down: still one line
+        optional = {m for _, mods in EXTRAS.values() for m in mods} | {"pyarrow"}
+        top = (e.name or "").split(".")[0]
+        if top not in optional or args.command not in EXTRAS:
+            raise
+        print(f"endorm {args.command}: error: {missing_extra(args.command, top)}", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, OSError) as e:  # bad input: one clear line, no traceback
         print(f"endorm {args.command}: error: {e}", file=sys.stderr)
         return 2
