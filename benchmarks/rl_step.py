@@ -147,7 +147,7 @@ def run_variant(variant: str, args, model_dir: Path, prompts, out: Path) -> dict
     from trl import GRPOTrainer
 
     from endorm.llm import EndogenousReward
-    from endorm.llm.rl_reward import EndogenousGRPOTrainer, EndogenousRewardFunction, grpo_config
+    from endorm.llm.rl.reward_fn import EndogenousGRPOTrainer, EndogenousRewardFunction, grpo_config
 
     class Timer(TrainerCallback):
         def __init__(self):

@@ -12,25 +12,51 @@ class RewardModel(Protocol):
     """One interface for EndoRM and the judge baselines (the benchmark runner treats them alike).
 
     ``score`` gives one higher-is-better number per (prompt, response); ``compare`` gives,
-    per prompt, the probability that ``second`` is better than ``first``.
+    per prompt, the probability that ``second`` is better than ``first``. ``isinstance(obj,
+    RewardModel)`` checks only that both methods exist (``runtime_checkable``), not their signatures.
     """
 
-    def score(self, prompts: Sequence[str], responses: Sequence[str], system=None) -> list: ...
+    def score(self, prompts: Sequence[str], responses: Sequence[str], system=None) -> list:
+        """One float per (prompt, response), higher is better; ``system``: None, a str or one per item."""
+        ...
 
-    def compare(self, prompts: Sequence[str], first: Sequence[str], second: Sequence[str], system=None) -> list: ...
+    def compare(self, prompts: Sequence[str], first: Sequence[str], second: Sequence[str], system=None) -> list:
+        """P(second better than first), a float in [0, 1] per prompt."""
+        ...
 
 
 class PointwiseCompare:
-    """``compare`` from ``score``: Bradley-Terry, P(second better) = sigmoid(s2 - s1) (0.5 on ties)."""
+    """Mixin: ``compare`` from ``score``: Bradley-Terry, P(second better) = sigmoid(s2 - s1) (0.5 on ties)."""
 
     def compare(self, prompts, first, second, system=None) -> list:
+        """P(second better than first) = sigmoid(s2 - s1) per prompt, s = ``self.score`` (s2 - s1 clipped to +-700).
+
+        Returns:
+            list of float in [0, 1], one per prompt.
+
+        Raises:
+            TypeError, ValueError: as ``self.score`` (called on ``first``, then on ``second``).
+        """
         s1 = self.score(prompts, first, system)
         s2 = self.score(prompts, second, system)
         return [1.0 / (1.0 + math.exp(min(700.0, max(-700.0, a - b)))) for a, b in zip(s1, s2)]
 
 
 def as_batch(prompts, responses, system, name: str = "responses"):
-    """Normalize (prompts, responses, system) to equal-length lists; a str is one item."""
+    """Normalize (prompts, responses, system) to equal-length lists; a str is one item.
+
+    Args:
+        prompts, responses: a str or a sequence of str.
+        system: None or a str (repeated for every item), or one str/None per item.
+        name: what ``responses`` is called in error messages (e.g. ``"first"``, ``"second"``).
+
+    Returns:
+        (prompts, responses, system): three lists of length n.
+
+    Raises:
+        ValueError: lengths differ (``prompts and responses must have the same length, got 2 and 3``).
+        TypeError: an item is not a str (``item 1: prompt and response must be str, got str, int``).
+    """
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     responses = [responses] if isinstance(responses, str) else list(responses)
     if len(prompts) != len(responses):
@@ -53,8 +79,20 @@ def as_batch(prompts, responses, system, name: str = "responses"):
 def load_model_and_tokenizer(path, dtype=None, device=None):
     """Load a causal LM and its tokenizer from a local directory (never from a hub).
 
-    ``dtype``: None/"auto" (the checkpoint's), a torch dtype or its name ("bfloat16").
-    A tokenizer without a pad token gets its eos token as pad, with a warning.
+    A tokenizer without a pad token gets its eos token as pad, with a warning; float16 on CPU warns.
+
+    Args:
+        path: a Hugging Face model directory (with ``config.json``).
+        dtype: None/"auto" (the checkpoint's), a torch dtype or its name ("bfloat16").
+        device: e.g. "cpu", "cuda:1" (default: "cuda" if available, else "cpu").
+
+    Returns:
+        (model, tokenizer): the model on ``device``, in eval mode.
+
+    Raises:
+        FileNotFoundError: no such directory (``model directory not found: DIR``), or no ``config.json``.
+        ValueError: ``dtype`` is not a torch dtype name; the tokenizer has neither a pad nor an eos token.
+        OSError: loading failed (``could not load a model and tokenizer from DIR: ErrorType: ...``).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -81,32 +119,77 @@ def load_model_and_tokenizer(path, dtype=None, device=None):
 
 
 class FromPretrained:
-    """``cls.from_pretrained(path, dtype=None, device=None, **kwargs)`` for classes built from (model, tokenizer)."""
+    """Mixin: ``cls.from_pretrained(path, dtype=None, device=None, **kwargs)`` for classes of (model, tokenizer)."""
 
     @classmethod
     def from_pretrained(cls, path, dtype=None, device=None, **kwargs):
-        """Load model and tokenizer from a local directory; ``kwargs`` go to the constructor."""
+        """Load model and tokenizer from a local directory; ``kwargs`` go to the constructor.
+
+        Returns:
+            ``cls(model, tokenizer, **kwargs)``.
+
+        Raises:
+            FileNotFoundError, ValueError, OSError: as ``load_model_and_tokenizer``; and the constructor's.
+        """
         model, tokenizer = load_model_and_tokenizer(path, dtype, device)
         return cls(model, tokenizer, **kwargs)
 
 
 def context_length(model, max_length=None) -> int:
-    """``max_length`` if given, else the model's context (max_position_embeddings or n_positions)."""
+    """The context length in tokens: ``max_length`` if given, else the model config's.
+
+    Returns:
+        ``max_length``, else ``max_position_embeddings`` or ``n_positions``, else 10**9 (none known); an int.
+    """
     cfg = model.config
     return int(max_length or getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
                or 10**9)
 
 
 def length_batches(lengths, batch_size: int) -> list:
-    """Indices sorted by decreasing length, cut into batches (less padding per batch)."""
+    """Indices sorted by decreasing length, cut into batches (less padding per batch).
+
+    Args:
+        lengths: the items' lengths in tokens, [n].
+        batch_size: the most items per batch, >= 1 (not checked here).
+
+    Returns:
+        list of lists of indices into ``lengths``; together a permutation of range(n).
+    """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
 
 
 def ensure_pad_token(tokenizer) -> None:
+    """Give a tokenizer without a pad token its eos token as pad (in place, with a warning).
+
+    Padding is always masked, so which token pads does not change a score.
+
+    Raises:
+        ValueError: the tokenizer has neither a pad nor an eos token.
+    """
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ValueError("the tokenizer has neither a pad nor an eos token; set tokenizer.pad_token")
         tokenizer.pad_token = tokenizer.eos_token
         warnings.warn(f"tokenizer has no pad token; using its eos token {tokenizer.eos_token!r} as pad "
                       "(padding is masked, so scores do not depend on it)")
+
+
+def cache_keyword(module) -> str:
+    """The name under which ``module.forward`` takes and returns its KV cache.
+
+    transformers 5.24 documents ``cache`` (``past_key_values`` still works there but warns, and
+    goes in 5.40); older releases only know ``past_key_values``. Read from the forward's
+    signature, so neither a deprecation warning nor a removed alias can switch sharing off.
+
+    Args:
+        module: a transformers model, e.g. the base model of a causal LM.
+
+    Returns:
+        ``"cache"`` or ``"past_key_values"``.
+    """
+    import inspect
+
+    params = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in params or "past_key_values" not in params else "past_key_values"

@@ -16,69 +16,60 @@ float32 (the head's weight is cast to float32 once), so no [batch, length, vocab
 float32 tensor ever exists. Logit soft-capping (``final_logit_softcapping``) and
 ``logit_scale`` in the model config are applied as the model itself would.
 
-Shared prompts (``share_prompt=True``, the default): items whose token ids before the
-response start are identical (the same prompt and system, e.g. RM-Bench's 3 chosen + 3
-rejected responses) form a group. The base model runs once on the group's longest common
-token prefix with ``use_cache=True`` (the cache passed under the name the model's ``forward``
-documents: ``cache_keyword``); its KV cache is repeated over the batch and only
-the continuations run, right-padded, with an attention mask over prefix + continuation
-and positions counted on from the prefix. The hidden states of the prefix's last rows
-give the logits of the first response tokens. Items with a prompt of their own take the
-plain path (the whole text, batched). Only where the model allows it: if its base forward
-returns no ``Cache`` with ``batch_repeat_interleave`` (e.g. Mamba, whose state is not a KV
-cache) or raises on the cached call, sharing is turned off for this scorer with one
-warning and every item takes the plain path (a library warning raised as an error by the
-caller's warnings filter propagates instead: it is never a reason to stop sharing). The
-first group's cached rows are also checked once against the plain path (as the LM head is);
-a mismatch turns sharing off likewise. The results equal the plain path's to float rounding (~1e-6 in float32).
+Shared prompts (``share_prompt=True``, the default): see ``endorm.llm.prefix``.
 """
 from __future__ import annotations
 
-import copy
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from endorm.tabular.mdp import check_alpha
+from endorm.formulas import KINDS, TERMINALS, appendix_c_score, check_alpha, check_weights, token_quantities
 
 from .base import FromPretrained, PointwiseCompare, as_batch, context_length, ensure_pad_token, length_batches
+from .prefix import SharedPromptMixin
 from .templates import Encoded, check_template, default_template, encode
-
-KINDS = ("reward", "logprob")
-
-
-def cache_keyword(module) -> str:
-    """The name under which ``module.forward`` takes and returns its KV cache.
-
-    transformers 5.24 documents ``cache`` (``past_key_values`` still works there but warns, and
-    goes in 5.40); older releases only know ``past_key_values``. Read from the forward's
-    signature, so neither a deprecation warning nor a removed alias can switch sharing off.
-
-    Returns:
-        ``"cache"`` or ``"past_key_values"``.
-    """
-    import inspect
-
-    params = inspect.signature(module.forward).parameters
-    return "cache" if "cache" in params or "past_key_values" not in params else "past_key_values"
-TERMINALS = ("zero", "model")
-
 
 @dataclass
 class TokenRewards:
-    """Per-token quantities of one response; arrays have one entry per response token."""
+    """Per-token quantities of one response (Eq. 10-12), as ``EndogenousReward.token_rewards`` gives them.
+
+    Fields (n = the response's length in tokens; every quantity in nats), named as in ``endorm.tabular``:
+        token_ids: the response's token ids y_1..y_n, [n] list of int.
+        tokens: each token's text, [n] list of str (cut from the text by character offsets when known).
+        endogenous_reward: r_hat_t = f_t[y_t] - V(s_{t+1}) (Eq. 10), float64 [n]; alias ``rewards``.
+        log_policy: log pi(y_t | s_t) = (f_t[y_t] - V(s_t)) / alpha (Eq. 9), float64 [n]; alias ``log_probs``.
+        soft_value: V(s_t) = alpha * logsumexp(f_t / alpha), the value before each token, float64 [n];
+            alias ``values``.
+        next_value: V(s_{n+1}) used at the last step: 0.0 for terminal "zero" (Eq. 12), else the model's.
+        score: the Appendix C sum of r_hat (kind "reward") or of log pi (kind "logprob").
+    """
 
     token_ids: list
     tokens: list
-    rewards: np.ndarray      # r_hat_t
-    log_probs: np.ndarray    # log pi(y_t | s_t)
-    values: np.ndarray       # V(s_t)
-    next_value: float        # V(s_{n+1}) used at the last step (0.0 for terminal "zero")
+    endogenous_reward: np.ndarray   # r_hat_t (tabular: endogenous_reward)
+    log_policy: np.ndarray          # log pi(y_t | s_t) (tabular: log_policy)
+    soft_value: np.ndarray          # V(s_t) (tabular: soft_value)
+    next_value: float               # V(s_{n+1}) used at the last step (0.0 for terminal "zero")
     score: float
 
+    @property
+    def rewards(self) -> np.ndarray:
+        """Alias of ``endogenous_reward`` (r_hat_t, [n])."""
+        return self.endogenous_reward
 
-class EndogenousReward(FromPretrained, PointwiseCompare):
+    @property
+    def log_probs(self) -> np.ndarray:
+        """Alias of ``log_policy`` (log pi(y_t | s_t), [n])."""
+        return self.log_policy
+
+    @property
+    def values(self) -> np.ndarray:
+        """Alias of ``soft_value`` (V(s_t), [n])."""
+        return self.soft_value
+
+
+class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
     """Score responses with the reward inside a causal LM (``score``, ``token_rewards``, ``compare``).
 
     Args:
@@ -92,6 +83,8 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         batch_size: items per forward pass (items are sorted by length first).
         truncate: if True, drop context tokens from the left when the text is longer than
             the model's context; if False (default), raise.
+        max_length: the context in tokens (default: the config's ``max_position_embeddings``
+            or ``n_positions``).
         chunk_mb: size of the float32 logits buffer (one chunk of positions) in MiB.
         head_dtype: "float32" (default): the LM head runs in float32 on the model's hidden
             states; "model": it runs in the model's dtype (the same logits the model itself
@@ -100,18 +93,19 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         progress: show a progress bar (default: when there are more than 4 batches).
         share_prompt: run a prompt shared by several items once and reuse its KV cache
             (default True; see the module docstring); False scores every item's full text.
+
+    Raises:
+        TypeError: alpha, gamma or floor is not a number.
+        ValueError: an option out of range or not among its choices (``kind must be one of ('reward',
+            'logprob'), got 'x'``; likewise terminal, batch_size, head_dtype, template, alpha, gamma,
+            floor); ``template="chat"`` without a chat template; a tokenizer with neither pad nor eos token.
     """
 
     def __init__(self, model, tokenizer, alpha=1.0, gamma=1.0, floor=0.0, kind="reward", terminal="zero",
                  template=None, batch_size=8, truncate=False, max_length=None, chunk_mb=64, progress=None,
                  head_dtype="float32", share_prompt=True):
         self.alpha = check_alpha(alpha, "alpha")
-        self.gamma = check_alpha(gamma, "gamma")
-        if self.gamma > 1:
-            raise ValueError(f"gamma must lie in (0, 1], got {gamma!r}")
-        self.floor = float(floor)
-        if not 0.0 <= self.floor <= 1.0:
-            raise ValueError(f"floor must lie in [0, 1], got {floor!r}")
+        self.gamma, self.floor = check_weights(gamma, floor)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if terminal not in TERMINALS:
@@ -133,11 +127,34 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
 
     # ------------------------------------------------------------------ public API
     def score(self, prompts, responses, system=None) -> list:
-        """One score per (prompt, response): the Appendix C sum (Eq. 12 with the defaults)."""
+        """One score per (prompt, response): the Appendix C sum (Eq. 12 with the defaults).
+
+        Args:
+            prompts, responses: a str (one item) or equal-length sequences of str.
+            system: the system prompt / instruction: None, one str for every item, or one str/None per item.
+
+        Returns:
+            list of float, one per item, in nats; higher is better.
+
+        Raises:
+            TypeError, ValueError: as ``token_rewards``.
+        """
         return [t.score for t in self.token_rewards(prompts, responses, system)]
 
     def token_rewards(self, prompts, responses, system=None) -> list:
-        """Per-token r_hat, log pi and V for each (prompt, response), with token strings."""
+        """Per-token r_hat (Eq. 10), log pi (Eq. 9) and V for each (prompt, response), with token strings.
+
+        Each item is laid out with ``self.template`` and tokenized once (``templates.encode``), then
+        scored as by ``token_rewards_from_ids``. Args as for ``score``.
+
+        Returns:
+            list of ``TokenRewards``, one per item, in input order.
+
+        Raises:
+            TypeError: an item is not a str (``item 1: prompt and response must be str, got str, int``).
+            ValueError: lengths differ; an item cannot be encoded (``item 2: empty response: ...``); or as
+                ``token_rewards_from_ids``.
+        """
         prompts, responses, system = as_batch(prompts, responses, system)
         encoded = []
         for i, (p, r, s) in enumerate(zip(prompts, responses, system)):
@@ -148,7 +165,25 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         return self.token_rewards_from_ids(encoded)
 
     def token_rewards_from_ids(self, encoded) -> list:
-        """Like ``token_rewards`` for pre-tokenized items: ``Encoded`` or (context_ids, response_ids)."""
+        """Like ``token_rewards`` for pre-tokenized items: ``Encoded`` or (context_ids, response_ids).
+
+        Items are sorted by length into batches of ``batch_size``; items whose ids before the response are
+        identical run their common prefix once (``share_prompt``; module docstring). Tokens after the
+        response are dropped.
+
+        Args:
+            encoded: a sequence of ``Encoded`` (``input_ids`` [length], response ``[start, end)``) or of
+                pairs (context ids [m], response ids [n]) with m >= 1 and n >= 1.
+
+        Returns:
+            list of ``TokenRewards``, one per item, in input order.
+
+        Raises:
+            ValueError: ``item i: empty response``; no context token before the response; the text is longer
+                than ``max_length`` tokens (with ``truncate``: the response plus one context token is);
+                non-finite logits (``item i: the model produced non-finite logits (at response token t)``);
+                the model transforms its logits after the LM head in a way not reproduced here.
+        """
         items = [e if isinstance(e, Encoded) else
                  Encoded(list(e[0]) + list(e[1]), len(e[0]), len(e[0]) + len(e[1])) for e in encoded]
         items = [self._fit(i, e) for i, e in enumerate(items)]
@@ -185,6 +220,10 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         return Encoded(ids[drop:], e.start - drop, e.end - drop, e.token_text)
 
     def _lm_head(self):
+        """(weight [vocab, hidden], bias [vocab] or None, final_logit_softcapping, logit_scale); built once.
+
+        The weight is cast to float32 (``head_dtype="float32"``) or kept in the model's dtype ("model").
+        """
         import torch
 
         if self._head is None:
@@ -197,7 +236,10 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         return self._head
 
     def _head_into(self, hk, buf):
-        """float32 logits of hidden states ``hk`` [m, D] written into ``buf[:m]``, transformed as the model does."""
+        """float32 logits [rows, vocab] (nats) of hidden states ``hk`` [rows, hidden], written into ``buf[:rows]``.
+
+        Bias, ``logit_scale`` and ``final_logit_softcapping`` are applied as the model does. Returns the view.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -218,7 +260,11 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
     def _check_head(self, ids, hidden):
         """Once: our head on the hidden states must give the model's own logits (first <= 64 tokens).
 
-        Catches output transforms this class does not reproduce (e.g. a ``logits_scaling``).
+        Catches output transforms this class does not reproduce (e.g. a ``logits_scaling``). ``ids`` [1, length],
+        ``hidden`` [length', hidden] (length' >= length).
+
+        Raises:
+            ValueError: max |difference| above 1e-3 (float32) or 5e-2 (lower precision) times (1 + max |logit|).
         """
         import torch
 
@@ -235,7 +281,7 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         self._head_checked = True
 
     def _forward(self, items, indices):
-        """Per item: (selected logits f_t[y_t] [n], values V(s_t) [n+1]) as float64 numpy; whole texts, batched."""
+        """Per item: (selected logits f_t[y_t] [n], values V(s_t) [n+1]), float64 nats; whole texts, batched."""
         import torch
 
         with torch.inference_mode():
@@ -245,9 +291,9 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
             return self._stats(h, items, indices)
 
     def _rows_plain(self, items):
-        """Final hidden states at rows start-1 .. end-1 of each item, concatenated [sum(n+1), D]; right padding.
+        """Final hidden states at rows start-1 .. end-1 of each item, concatenated [sum(n+1), hidden]; right padding.
 
-        Also returns the padded ids [B, L] and the hidden states [B, L, D] (for the head check).
+        Also returns the padded ids [batch, length] and the hidden states [batch, length, hidden] (head check).
         """
         import torch
 
@@ -268,113 +314,18 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         return h, ids, hidden
 
     def _base(self):
+        """The base model (``model.<base_model_prefix>``): final hidden states, no LM head."""
         return getattr(self.model, self.model.base_model_prefix)
-
-    # ------------------------------------------------------------------ shared prompts
-    def _prompt_groups(self, items):
-        """(groups of >= 2 indices whose ids before the response are identical, the other indices)."""
-        if not (self.share_prompt and self._share_ok):
-            return [], list(range(len(items)))
-        by_prefix = {}
-        for i, e in enumerate(items):
-            by_prefix.setdefault(tuple(e.input_ids[:e.start]), []).append(i)
-        groups = [g for g in by_prefix.values() if len(g) > 1]
-        return groups, sorted(i for g in by_prefix.values() if len(g) == 1 for i in g)
-
-    def _forward_shared(self, items, indices):
-        """As ``_forward`` for a group sharing its ids before the response: the prefix runs once (KV cache)."""
-        import torch
-
-        if not self._share_ok:
-            return self._forward_batched(items, indices)
-        with torch.inference_mode():
-            try:
-                h, pre, hp = self._rows_shared(items)
-            except (torch.OutOfMemoryError, Warning):  # a warning raised as an error is the caller's filter,
-                raise                                   # never a reason to turn sharing off
-            except Exception as e:  # noqa: BLE001 -- any model that cannot continue from a cache: plain path
-                return self._stop_sharing(f"{type(e).__name__}: {e}", items, indices)
-            if not self._head_checked:
-                self._check_head(pre[:, :64], hp)
-            if not self._share_checked:
-                err = self._check_shared(items, h)
-                if err is not None:
-                    return self._stop_sharing(f"its cached continuation differs from the whole text by {err:.3g}",
-                                              items, indices)
-            return self._stats(h, items, indices)
-
-    def _check_shared(self, items, h):
-        """Once: the cached rows of (up to) two items against their whole texts; the error if too large, else None."""
-        import torch
-
-        ref = self._rows_plain(items[:2])[0].to(torch.float32)
-        err = float((h[:ref.shape[0]].to(torch.float32) - ref).abs().max())
-        exact = next(self.model.parameters()).dtype == torch.float32
-        if not err <= (1e-3 if exact else 5e-2) * (1.0 + float(ref.abs().max())):
-            return err
-        self._share_checked = True
-        return None
-
-    def _stop_sharing(self, why, items, indices):
-        self._share_ok = False
-        warnings.warn(f"{type(self.model).__name__} cannot reuse a shared prompt's KV cache ({why}); "
-                      "scoring every item's whole text instead", stacklevel=4)
-        return self._forward_batched(items, indices)
-
-    def _forward_batched(self, items, indices):
-        """``_forward`` in length-sorted batches of ``batch_size`` (a group can be larger than a batch)."""
-        out = [None] * len(items)
-        for batch in length_batches([len(e.input_ids) for e in items], self.batch_size):
-            for i, stats in zip(batch, self._forward([items[i] for i in batch], [indices[i] for i in batch])):
-                out[i] = stats
-        return out
-
-    def _rows_shared(self, items):
-        """``_rows_plain``'s rows for items with identical ids before the response, the prefix run once.
-
-        The prefix is the longest common prefix of the ids, short of the shortest item by one
-        (every item keeps a continuation). Rows before it come from the prefix's hidden states;
-        the continuations run in batches on copies of its KV cache. Returns (rows [sum(n+1), D],
-        prefix ids [1, P], prefix hidden states [P, D]).
-        """
-        import torch
-
-        device = next(self.model.parameters()).device
-        seqs = [e.input_ids for e in items]
-        P = items[0].start
-        while P < min(map(len, seqs)) - 1 and all(s[P] == seqs[0][P] for s in seqs):
-            P += 1
-        base, pad = self._base(), int(self.tokenizer.pad_token_id)
-        pre = torch.tensor([seqs[0][:P]], device=device)
-        cache_kw = cache_keyword(base)
-        out = base(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True)
-        cache, hp = out.get(cache_kw), out[0][0]
-        if not hasattr(cache, "batch_repeat_interleave"):
-            raise TypeError(f"the base model returned {type(cache).__name__}, not a KV cache that can be repeated")
-        rows = [None] * len(items)
-        order = sorted(range(len(items)), key=lambda b: -len(seqs[b]))
-        for k in range(0, len(order), self.batch_size):
-            sub = order[k:k + self.batch_size]
-            n, Lc = len(sub), max(len(seqs[b]) for b in sub) - P
-            ids = torch.full((n, Lc), pad, dtype=torch.long)
-            mask = torch.zeros((n, P + Lc), dtype=torch.long)
-            mask[:, :P] = 1
-            for j, b in enumerate(sub):
-                ids[j, :len(seqs[b]) - P] = torch.tensor(seqs[b][P:])
-                mask[j, P:len(seqs[b])] = 1
-            kv = cache if k + self.batch_size >= len(order) else copy.deepcopy(cache)  # the last batch takes it
-            kv.batch_repeat_interleave(n)
-            pos = torch.arange(P, P + Lc, device=device).expand(n, Lc)
-            hc = base(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos, use_cache=True,
-                      **{cache_kw: kv})[0]
-            for j, b in enumerate(sub):  # rows start-1 .. end-1: from the prefix up to P-1, then the continuation
-                rows[b] = torch.cat([hp[items[b].start - 1:P], hc[j, :len(seqs[b]) - P]])
-            del kv, hc
-        return torch.cat(rows), pre, hp
 
     # ------------------------------------------------------------------ the LM head on the rows
     def _stats(self, h, items, indices):
-        """Per item: (f_t[y_t] [n], V(s_t) [n+1]) as float64 numpy, from its rows of hidden states ``h``."""
+        """Per item: (f_t[y_t] [n], V(s_t) [n+1]), float64 nats, from its rows of ``h`` [sum(n+1), hidden].
+
+        The head runs on chunks of rows into one float32 buffer [chunk, vocab] of ``chunk_mb`` MiB.
+
+        Raises:
+            ValueError: non-finite logits (``item i: the model produced non-finite logits (at response token t)``).
+        """
         import torch
 
         device = h.device
@@ -408,13 +359,11 @@ class EndogenousReward(FromPretrained, PointwiseCompare):
         return out
 
     def _finish(self, e: Encoded, sel: np.ndarray, values: np.ndarray) -> TokenRewards:
+        """One item's ``TokenRewards`` (Eq. 10, 11, Appendix C) from f_t[y_t] ``sel`` [n], V(s_t) ``values`` [n+1]."""
         n = e.end - e.start
         next_value = float(values[n]) if self.terminal == "model" else 0.0
-        nxt = np.append(values[1:n], next_value)
-        rewards = sel - nxt
-        log_probs = (sel - values[:n]) / self.alpha
-        w = np.maximum(self.gamma ** np.arange(n), self.floor)
-        score = float(w @ (rewards if self.kind == "reward" else log_probs))
+        rewards, log_probs = token_quantities(sel, values, self.alpha, next_value)  # Eq. 10, 11
+        score = appendix_c_score(rewards if self.kind == "reward" else log_probs, self.gamma, self.floor)
         ids = e.input_ids[e.start:e.end]
         tokens = list(e.token_text) if e.token_text else [self.tokenizer.decode([t]) for t in ids]
         return TokenRewards(list(ids), tokens, rewards, log_probs, values[:n].copy(), next_value, score)

@@ -24,8 +24,12 @@ TEMPLATES = ("chat", "appendix-d", "plain")
 class Encoded:
     """Token ids of the full text and the half-open token range [start, end) of the response.
 
-    ``token_text``: the text of each response token, cut from the encoded text by its
-    character offsets (so a multi-byte character split over tokens is not garbled).
+    Fields (n = end - start, the response's length in tokens):
+        input_ids: token ids of the whole laid-out text, [length] list of int.
+        start, end: the response's tokens are ``input_ids[start:end]``; ``encode`` gives start >= 1.
+        token_text: the text of each response token, [n] tuple of str, cut from the encoded text by
+            its character offsets (so a multi-byte character split over tokens is not garbled);
+            None if unknown (the scorer then decodes each id).
     """
 
     input_ids: list
@@ -35,10 +39,20 @@ class Encoded:
 
 
 def default_template(tokenizer) -> str:
+    """The default layout: ``"chat"`` if the tokenizer has a chat template, else ``"plain"``."""
     return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
 
 
 def check_template(tokenizer, template: str) -> str:
+    """Check a template name against the tokenizer.
+
+    Returns:
+        ``template``, unchanged.
+
+    Raises:
+        ValueError: not one of ``TEMPLATES`` (``template must be one of (...), got 'x'``), or ``"chat"``
+            with a tokenizer that has no chat template.
+    """
     if template not in TEMPLATES:
         raise ValueError(f"template must be one of {TEMPLATES}, got {template!r}")
     if template == "chat" and not getattr(tokenizer, "chat_template", None):
@@ -51,7 +65,20 @@ _SLOT = "\u2063endorm-response-slot\u2063"  # no whitespace: no template trims o
 
 
 def apply_chat(tokenizer, messages, generation_prompt: bool) -> str:
-    """Chat-template text; a template that refuses a system role gets it prepended to the first user turn."""
+    """Chat-template text; a template that refuses a system role gets it prepended to the first user turn.
+
+    Args:
+        tokenizer: a tokenizer with a chat template.
+        messages: list of ``{"role": ..., "content": ...}`` dicts.
+        generation_prompt: append the assistant header (``add_generation_prompt``).
+
+    Returns:
+        The text (str, not tokenized); the system text joins the first user turn after a blank line.
+
+    Raises:
+        Exception: what ``apply_chat_template`` raises (e.g. jinja's ``TemplateError``) when there is no
+            leading system message to move, or again without it.
+    """
     kw = dict(tokenize=False, add_generation_prompt=generation_prompt)
     try:
         return tokenizer.apply_chat_template(messages, **kw)
@@ -73,12 +100,22 @@ def _fill_slot(layout: str, response: str):
 
 
 def render(tokenizer, prompt: str, response: str, system, template: str):
-    """(text, (char_start, char_end) of the response in text, whether specials are in the text).
+    """Lay out one item as text (module docstring: the three templates).
 
     Chat layouts are rendered with a placeholder in the response's place, which is then
     replaced by the response verbatim: the response is never searched for in the text, and
     a template that trims or rewrites message content cannot move or change it. A system
     prompt that is None or blank means no system message.
+
+    Args:
+        template: one of ``TEMPLATES`` (not checked here: any other name gives the "plain" layout).
+
+    Returns:
+        (text, (char_start, char_end) of the response in text, whether the text came from a chat
+        template and so carries its own special tokens).
+
+    Raises:
+        ValueError: the chat template dropped or duplicated the response (``...; use template='plain'``).
     """
     sys_msg = [{"role": "system", "content": system}] if system and system.strip() else []
     chat = bool(getattr(tokenizer, "chat_template", None))
@@ -101,7 +138,22 @@ def encode(tokenizer, prompt: str, response: str, system=None, template: str = "
 
     Chat-templated text carries its own special tokens (no extra ones are added); plain
     text gets the tokenizer's usual ones (e.g. a BOS). A token that straddles the
-    prompt/response boundary counts as a response token.
+    prompt/response boundary counts as a response token. If the response starts the text,
+    the BOS (else EOS) id is prepended so the first response token has a context.
+
+    Args:
+        tokenizer: a fast tokenizer (character offsets are needed).
+        prompt, response: the item's texts; ``response`` must not be empty.
+        system: the system prompt / instruction; None or blank means none.
+        template: one of ``TEMPLATES``.
+
+    Returns:
+        ``Encoded``: ids [length], the response's range [start, end) with start >= 1, its tokens' text [n].
+
+    Raises:
+        ValueError: empty response; a slow tokenizer (``... gives no character offsets; load a fast
+            tokenizer``); no token of the response found; the response starts the text and there is no
+            BOS/EOS; a chat template that drops or duplicates the response.
     """
     if not response:
         raise ValueError("empty response: there is nothing to score")

@@ -27,10 +27,18 @@ Solve for x: 3x + 5 = 20, so x = 5. The answer is \\boxed{5}.
 
 
 def build_tokenizer(vocab_size: int = 320, chat_template: bool = True, pad_token: bool = True):
-    """A fast byte-level BPE tokenizer (any text encodes, offsets are exact).
+    """A fast byte-level BPE tokenizer (any text encodes, offsets are exact), trained on a built-in corpus.
 
     Special tokens: ``<|endoftext|>`` (eos), ``<|im_start|>``, ``<|im_end|>`` and, if
     ``pad_token``, ``<|pad|>``.
+
+    Args:
+        vocab_size: the most tokens in the vocabulary (specials included).
+        chat_template: attach ``CHATML_TEMPLATE``.
+        pad_token: add ``<|pad|>`` as the pad token (False: none, to test the eos fallback).
+
+    Returns:
+        A ``transformers.PreTrainedTokenizerFast``; deterministic.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -52,7 +60,21 @@ def build_tokenizer(vocab_size: int = 320, chat_template: bool = True, pad_token
 
 def tiny_causal_lm(arch: str = "gpt2", vocab_size: int = 320, seed: int = 0, max_positions: int = 512,
                    hidden: int = 32, layers: int = 2):
-    """A randomly initialized causal LM of the given architecture ("gpt2", "llama", "qwen2")."""
+    """A randomly initialized causal LM of the given architecture ("gpt2", "llama", "qwen2").
+
+    Args:
+        arch: "gpt2" (tied embeddings) or "llama"/"qwen2" (untied LM head, grouped-query attention).
+        vocab_size: the vocabulary size (``len(tokenizer)``).
+        seed: ``torch.manual_seed`` before the weights are drawn.
+        max_positions: the context in tokens.
+        hidden, layers: hidden size and layer count (2 attention heads).
+
+    Returns:
+        The model (float32, CPU), in eval mode.
+
+    Raises:
+        ValueError: an unknown ``arch`` (``arch must be 'gpt2', 'llama' or 'qwen2', got 'x'``).
+    """
     import torch
     from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config,
                               Qwen2ForCausalLM)
@@ -75,7 +97,17 @@ def tiny_causal_lm(arch: str = "gpt2", vocab_size: int = 320, seed: int = 0, max
 
 def save_tiny_model(path, arch: str = "gpt2", seed: int = 0, chat_template: bool = True, pad_token: bool = True,
                     max_positions: int = 512) -> Path:
-    """Write a tiny model and its tokenizer to ``path`` (a local Hugging Face model directory)."""
+    """Write a tiny model and its tokenizer to ``path`` (a local Hugging Face model directory).
+
+    The tokenizer is ``build_tokenizer(chat_template=..., pad_token=...)``; the model is
+    ``tiny_causal_lm(arch, len(tokenizer), seed, max_positions)`` with the tokenizer's eos/pad ids.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        ValueError: an unknown ``arch``.
+    """
     tok = build_tokenizer(chat_template=chat_template, pad_token=pad_token)
     model = tiny_causal_lm(arch, len(tok), seed, max_positions)
     model.config.eos_token_id = tok.eos_token_id
@@ -91,6 +123,13 @@ def word_tokenizer(words, pad_token: str | None = None, eos_token: str | None = 
     """A whitespace word-level tokenizer whose vocabulary is exactly ``words`` (ids 0..len-1).
 
     For models with a tiny vocabulary (e.g. 4 tokens) whose whole prefix tree is enumerated.
+
+    Args:
+        words: the vocabulary, [vocab] list of str; ``words[0]`` is also the unknown token.
+        pad_token, eos_token: optional special tokens (words of the vocabulary).
+
+    Returns:
+        A ``transformers.PreTrainedTokenizerFast``.
     """
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast

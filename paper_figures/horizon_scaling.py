@@ -16,6 +16,18 @@ NAME = "horizon_scaling"
 
 
 def make(out_dir, quick: bool = False) -> list:
+    """Theorem 2 figure: exact gap_BC and gap_RL of ``horizon_scaling`` on ``CompoundingFamily()``, log-log.
+
+    Args:
+        out_dir: folder for ``horizon_scaling.png`` and ``horizon_scaling.json`` (created if missing).
+        quick: H = 32..256 instead of 16..1024 (powers of 2).
+
+    Returns:
+        [png path, json path] (``Path``); the JSON is ``HorizonScaling.to_dict()`` (gaps in reward units).
+
+    Raises:
+        ImportError: matplotlib is not installed; OSError: a file cannot be written (as ``atomic_write_bytes``).
+    """
     import matplotlib
 
     matplotlib.use("Agg")

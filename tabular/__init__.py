@@ -1,7 +1,7 @@
 """endorm.tabular: an exact token-MDP simulator that checks the paper's theory numerically.
 
 float64 numpy/scipy throughout. Layered arrays (one [n_h, V] array per depth) carry
-rewards, logits, Q and policies; see ``mdp`` for the layout. Formulas: MATH.md.
+rewards, logits, Q and policies; see ``mdp`` for the layout. Formulas: MATH.md (paper: arXiv 2506.23235).
 """
 from .brute import Enumeration, enumerate_mdp
 from .checks import (CheckReport, CheckResult, check_dynamic_programs, check_iteration, check_power_sharpening,

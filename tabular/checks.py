@@ -1,8 +1,8 @@
-"""Numerical checks of every claim; shared by ``endorm verify``, tests, figures and notebooks.
+"""Numerical checks of every claim of arXiv 2506.23235; shared by ``endorm verify``, tests, figures, notebooks.
 
-Each ``check_*`` returns a ``CheckReport``: a list of ``CheckResult`` rows (one per
-sub-claim) with ``.holds`` true when every row holds. Exact identities are compared at
-a tolerance of 1e-10 * H * max(1, max|Q|) in float64 (``exact_tol``).
+Each ``check_*(seed, n_instances, ...)`` runs on ``random_instances(seed, n_instances)`` and returns a ``CheckReport``:
+a list of ``CheckResult`` rows (one per sub-claim, ``<check>.<part>``), ``.holds`` when every row holds. Exact
+identities (errors in alpha*nats) are compared at 1e-10 * H * max(1, max|Q|) in float64 (``exact_tol``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ from .theory import DEFAULT_HORIZONS, horizon_scaling, preference_tv, theorem2_g
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One claim: ``measured`` compared with ``expected`` by ``relation`` ("<=", ">=", "~=")."""
+    """One claim: ``measured`` compared with ``expected`` by ``relation`` ("<=", ">=", "~=").
+
+    Attributes:
+        name, claim, relation: row id (``theorem2.bc_slope``), claim in words, "<=" / ">=" / "~=" (|m - e| <= tol).
+        measured, expected, tolerance: floats; holds: m relation e within tol (or a per-instance verdict), m finite.
+    """
 
     name: str
     claim: str
@@ -31,14 +36,16 @@ class CheckResult:
     holds: bool
 
     def to_dict(self) -> dict:
+        """The seven fields as a plain, JSON-ready dict (the rows of ``endorm verify --json``)."""
         return asdict(self)
 
 
 class CheckReport(list):
-    """Rows of one check; ``holds`` when all rows hold."""
+    """A list of ``CheckResult`` rows (one check, or several concatenated); ``holds`` when all rows hold."""
 
     @property
     def holds(self) -> bool:
+        """True when every row holds (also for an empty report)."""
         return all(r.holds for r in self)
 
 
@@ -50,7 +57,7 @@ def _row(name, claim, measured, expected, relation, tol=0.0, holds=None) -> Chec
 
 
 def exact_tol(inst: Instance, *extra) -> float:
-    """Tolerance of an exact identity on ``inst``: 1e-10 * H * max(1, max|Q|, max|f|, *extra)."""
+    """Tolerance (a float, alpha*nats) of an exact identity on ``inst``: 1e-10 * H * max(1, max|Q|, max|f|, *extra)."""
     scale = max([1.0] + [float(np.abs(q).max()) for q in inst.expert.Q + inst.logits] + list(extra))
     return 1e-10 * inst.mdp.horizon * scale
 
@@ -64,11 +71,13 @@ class _Worst:
         self.tol = dict.fromkeys(names, 0.0)
 
     def add(self, tol: float, **errors):
+        """Record one instance's error per quantity (keyword = quantity) against that instance's ``tol``."""
         for k, v in errors.items():
             self.err[k], self.ok[k] = max(self.err[k], v), self.ok[k] and v <= tol
             self.tol[k] = max(self.tol[k], tol)
 
     def row(self, key, name, claim) -> CheckResult:
+        """A "~= 0" ``CheckResult`` of the worst error of ``key``, tolerance the largest one seen."""
         return _row(name, claim, self.err[key], 0.0, "~=", self.tol[key], self.ok[key])
 
 
@@ -78,7 +87,7 @@ _CONFIGS = [dict(vocab_size=2, horizon=1, alpha=1.0), dict(vocab_size=3, horizon
 
 
 def random_instances(seed: int, n: int):
-    """n random prefix-tree instances cycling through edge-case shapes and temperatures."""
+    """List of n random 2-prompt tree ``Instance``, cycling through edge-case shapes and temperatures."""
     rng = np.random.default_rng(seed)
     return [random_tree_instance(rng, n_prompts=2, **_CONFIGS[i % len(_CONFIGS)]) for i in range(n)]
 
@@ -88,7 +97,7 @@ def _maxdiff(a, b) -> float:
 
 
 def check_round_trip(seed: int = 0, n_instances: int = 6) -> CheckReport:
-    """Identity 1: soft-optimal RL (same alpha) on r_hat returns pi_hat, with soft Q = f_hat."""
+    """Eq. 11 round trip: soft-optimal RL (same alpha) on r_hat returns pi_hat, soft Q = f_hat (``round_trip.*``)."""
     w = _Worst("Q", "policy")
     for inst in random_instances(seed, n_instances):
         sol = soft_optimal(inst.mdp, endogenous_reward(inst.mdp, inst.logits, inst.alpha), inst.alpha)
@@ -100,7 +109,7 @@ def check_round_trip(seed: int = 0, n_instances: int = 6) -> CheckReport:
 
 
 def check_telescoping(seed: int = 0, n_instances: int = 6) -> CheckReport:
-    """Eq. 12: sum_h r_hat = alpha log pi_hat(y) + V_f(s_1); Eq. 13: r* is the expert's r_hat."""
+    """Eq. 12: sum_h r_hat = alpha log pi_hat(y) + V_f(s_1); Eq. 13: r* is the expert's r_hat (``telescoping.*``)."""
     w = _Worst("eq12", "eq13")
     for inst in random_instances(seed, n_instances):
         enum = brute.enumerate_mdp(inst.mdp)
@@ -136,9 +145,15 @@ def check_proposition1(seed: int = 0, n_instances: int = 4, n_demos: int = 200, 
                        n_perturbations: int = 50, ascent_steps: int = 2000) -> CheckReport:
     """Prop. 1: the behaviour-cloning logits maximize the inverse soft-Q objective J (Eq. 6).
 
-    Sampled demonstrations with ``smoothing`` pseudo-counts (so that every visited action
-    has a finite logit), and, unsmoothed (the plain J of Eq. 6), a data set that holds
-    every response 1-5 times so that every action of every state is observed.
+    Odd instances: ``n_demos`` sampled demonstrations with ``smoothing`` pseudo-counts (every visited action
+    gets a finite logit); even ones, unsmoothed (the plain J of Eq. 6): every response held 1-5 times, so every
+    action is observed. ``n_perturbations`` random deltas; ``ascent_steps`` of ``iq_learn_ascent`` from a random Q.
+
+    Returns:
+        ``CheckReport`` rows ``prop1.maximizer``, ``prop1.gradient``, ``prop1.ascent``.
+
+    Raises:
+        ValueError: ``n_demos`` < 1, ``smoothing`` < 0, ``ascent_steps`` < 0 or ``n_perturbations`` < 1.
     """
     rng = np.random.default_rng(seed + 1)
     gain, ok_gain, grad, tv, tmax = -np.inf, True, 0.0, 0.0, 0.0
@@ -161,7 +176,7 @@ def check_proposition1(seed: int = 0, n_instances: int = 4, n_demos: int = 200, 
 
 
 def check_theorem1(seed: int = 0, n_instances: int = 6) -> CheckReport:
-    """Theorem 1 on every pair: TV <= (alpha/4)(|dlog pi(y)| + |dlog pi(y')|) <= alpha H eps_pi / 2."""
+    """Theorem 1 on every pair: TV <= (alpha/4)(|dlog pi(y)| + |dlog pi(y')|) <= alpha H eps_pi / 2 (``theorem1.*``)."""
     excess, ratio, n_pairs = -np.inf, 0.0, 0
     for inst in random_instances(seed, n_instances):
         tv, mid, outer = preference_tv(brute.enumerate_mdp(inst.mdp), inst)
@@ -186,9 +201,14 @@ def check_theorem2(seed: int = 0, n_instances: int = 6, horizons=DEFAULT_HORIZON
                    family: CompoundingFamily | None = None) -> CheckReport:
     """Theorem 2: exact gaps on random trees and the H vs H^2 slopes on the compounding family.
 
-    The BC bound is also checked on the compounding family, where only the accumulated
-    (H^2) form holds: on the flip-free variant a per-step sum sum_h E_{d_h^E} TV_h is
-    below the gap (tests/test_theorems.py shows it).
+    The BC bound is also checked on ``family`` (default ``CompoundingFamily()``) at ``horizons``, where only the H^2
+    form holds: on its flip-free variant sum_h E_{d_h^E} TV_h is below the gap (tests/test_theorems.py shows it).
+
+    Returns:
+        ``CheckReport`` of nine ``theorem2.*`` rows (bounds, slopes, family regime, RL gap per step).
+
+    Raises:
+        ValueError: bad ``horizons`` or ``family`` (as ``horizon_scaling`` / ``CompoundingFamily.instance``).
     """
     rl_ratio, bc_ratio, data_ratio = -np.inf, -np.inf, -np.inf
     for inst in random_instances(seed, n_instances):
@@ -226,7 +246,7 @@ def check_theorem2(seed: int = 0, n_instances: int = 6, horizons=DEFAULT_HORIZON
 
 
 def check_shaping(seed: int = 0, n_instances: int = 6) -> CheckReport:
-    """Potential shaping r + Phi(s) - Phi(s'): same hard/soft policies, values shift by E[Phi(s_1)]."""
+    """Potential shaping r + Phi(s) - Phi(s') (remark after Eq. 11): same policies, values shift by E[Phi(s_1)]."""
     rng = np.random.default_rng(seed + 2)
     flips, w = 0, _Worst("soft_policy", "values")
     for inst in random_instances(seed, n_instances):
@@ -262,7 +282,10 @@ def _fit_exponent(enum, log_p, log_ref) -> float:
 def check_power_sharpening(seed: int = 0, n_instances: int = 6, beta: float = 0.01) -> CheckReport:
     """Sec. 4.3: KL-regularized RL on r_hat with reference pi_hat is pi_hat^((alpha+beta)/beta), normalized.
 
-    Compared against brute-force enumeration of every response.
+    Checked against brute-force enumeration; returns a ``CheckReport`` with one row, ``power_sharpening`` (nats).
+
+    Raises:
+        TypeError, ValueError: ``beta`` not a number / not finite and > 0 (``beta must be > 0, got 0.0``).
     """
     w = _Worst("power")
     for inst in random_instances(seed, n_instances):
@@ -286,9 +309,14 @@ def check_iteration(seed: int = 0, n_instances: int = 6, beta_over_alpha: float 
     * unregularized: pi_RL is the MAP policy of pi_hat; its own reward (near-deterministic
       logits +-``deterministic_logit``) gives pi_RL back: a fixed point after one step;
     * soft RL with the same alpha: returns pi_hat itself;
-    * KL-regularized with coefficient beta = ``beta_over_alpha`` * alpha and reference =
-      current policy: the exponent of pi_hat grows as ((alpha+beta)/beta)^k, so one step
-      is not a fixed point.
+    * KL-regularized with coefficient beta = ``beta_over_alpha`` * alpha and reference = current policy,
+      k = 1..``iterations``: the exponent of pi_hat grows as ((alpha+beta)/beta)^k, so one step is no fixed point.
+
+    Returns:
+        ``CheckReport`` rows ``iteration.*``: unregularized (MAP, fixed point), soft, KL exponent per k, KL moving.
+
+    Raises:
+        ZeroDivisionError, ValueError: ``beta_over_alpha`` == 0 / < 0 (``beta must be > 0, ...``); iterations < 1.
     """
     moved, map_err, w = 0, 0, _Worst("soft")
     fitted, moves = [[] for _ in range(iterations)], np.zeros(iterations)
@@ -328,7 +356,7 @@ def check_iteration(seed: int = 0, n_instances: int = 6, beta_over_alpha: float 
 
 
 def check_dynamic_programs(seed: int = 0, n_instances: int = 6) -> CheckReport:
-    """Every DP against brute-force enumeration of all responses (soft, hard, KL, evaluate)."""
+    """Every DP against brute-force enumeration of all responses (soft, hard, KL, evaluate): ``dp_vs_bruteforce.*``."""
     w, wrong_actions = _Worst("soft", "hard", "kl", "evaluate"), 0
     for inst in random_instances(seed, n_instances):
         mdp, r, a = inst.mdp, inst.true_reward, inst.alpha
@@ -354,7 +382,7 @@ def check_dynamic_programs(seed: int = 0, n_instances: int = 6) -> CheckReport:
 
 
 def verify_plan(quick: bool = False):
-    """[(check, kwargs)] in the order of ``endorm verify``; ``quick`` uses fewer random instances."""
+    """[(check, kwargs)] in ``endorm verify`` order; ``quick``: 6 instances, not 120 (Prop. 1: 3, not 24)."""
     n = 6 if quick else 120
     plan = [(c, {"n_instances": n}) for c in (check_dynamic_programs, check_round_trip, check_telescoping)]
     plan.append((check_proposition1, {"n_instances": 3 if quick else 24, "ascent_steps": 1500 if quick else 3000}))
@@ -364,7 +392,7 @@ def verify_plan(quick: bool = False):
 
 
 def run_all(quick: bool = False, seed: int = 0) -> CheckReport:
-    """Every check of ``verify_plan``, rows concatenated."""
+    """One ``CheckReport``: every check of ``verify_plan`` at ``seed``, rows concatenated (34 rows)."""
     rows = CheckReport()
     for check, kwargs in verify_plan(quick):
         rows.extend(check(seed, **kwargs))

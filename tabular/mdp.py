@@ -1,4 +1,4 @@
-"""Finite-horizon token MDPs with deterministic transitions (MATH.md, "Setting").
+"""Finite-horizon token MDPs with deterministic transitions (MATH.md, "Setting"; arXiv 2506.23235).
 
 A ``TokenMDP`` is layered: depth h = 0..H-1 (the paper's h = 1..H) has ``n_h`` states
 and every state has the same ``V`` actions (tokens). Every per-state-action quantity
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from endorm.formulas import check_alpha  # noqa: F401 (re-exported: one rule for both sides)
 
 Layered = list  # list[np.ndarray], one array per depth
 
@@ -46,14 +48,16 @@ def _check_distribution(p, name: str, size: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class TokenMDP:
-    """Layered deterministic MDP. Build it with ``prefix_tree`` or ``automaton_mdp``.
+    """Layered deterministic token MDP. Build it with ``prefix_tree`` or ``automaton_mdp``.
+
+    Frozen; compared by identity (``eq=False``). Depth h = 0..H-1 here is the paper's h = 1..H.
 
     Attributes:
         vocab_size: V, the number of actions (tokens) in every state.
-        layer_sizes: (n_0, ..., n_{H-1}), the number of states at each depth.
-        initial: [n_0] distribution of the first state (the prompt distribution rho).
-        transitions: None for a prefix tree (child of s under a is s*V + a), else H-1
-            int64 arrays [n_h, V] of successor indices into layer h+1.
+        layer_sizes: (n_0, ..., n_{H-1}), the number of states at each depth; H = ``horizon``.
+        initial: [n_0] float64 distribution of the first state (the prompt distribution rho).
+        transitions: None for a prefix tree (child of s under a is s*V + a), else a tuple of H-1
+            int64 arrays [n_h, V] of successor indices into layer h+1 (one shared table for an automaton).
         kind: "tree" or "automaton".
     """
 
@@ -65,27 +69,44 @@ class TokenMDP:
 
     @property
     def horizon(self) -> int:
+        """H, the number of steps (layers)."""
         return len(self.layer_sizes)
 
     @property
     def n_state_actions(self) -> int:
+        """sum_h n_h * V: the number of entries of one layered array."""
         return sum(self.layer_sizes) * self.vocab_size
 
     def successor_values(self, h: int, next_values: np.ndarray) -> np.ndarray:
-        """[n_h, V] array x[s, a] = next_values[child(s, a)] for a layer-(h+1) quantity."""
+        """Pull a layer-(h+1) per-state quantity back to layer h: x[s, a] = next_values[child(s, a)].
+
+        Args:
+            h: depth 0..H-2.
+            next_values: [n_{h+1}] per-state quantity (e.g. V(s')).
+
+        Returns:
+            [n_h, V] array (a view for a prefix tree).
+        """
         if self.transitions is None:
             return next_values.reshape(self.layer_sizes[h], self.vocab_size)
         return next_values[self.transitions[h]]
 
     def push_forward(self, h: int, mass: np.ndarray) -> np.ndarray:
-        """Layer-(h+1) state mass from a [n_h, V] state-action mass (the transition)."""
+        """Push a [n_h, V] state-action mass through the transition: [n_{h+1}] state mass at depth h+1.
+
+        Mass reaching the same successor is summed (automaton); a prefix tree just flattens.
+        """
         if self.transitions is None:
             return mass.reshape(-1)
         return np.bincount(self.transitions[h].ravel(), weights=mass.ravel(),
                            minlength=self.layer_sizes[h + 1])
 
     def step(self, h: int, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Successor state indices at depth h+1 of ``states`` at depth h under ``actions``."""
+        """Successor state indices at depth h+1 of ``states`` [n] at depth h under token ids ``actions`` [n].
+
+        Returns:
+            [n] int array of layer-(h+1) state indices. No range checks (see ``rollout_states``).
+        """
         if self.transitions is None:
             return states * self.vocab_size + actions
         return self.transitions[h][states, actions]
@@ -96,8 +117,26 @@ def prefix_tree(vocab_size: int, horizon: int, n_prompts: int = 1, initial=None,
     """The paper's token MDP: states are prompt + prefix, one array per depth.
 
     ``n_prompts`` prompts (the layer-0 states) are drawn from ``initial`` (uniform by
-    default). The size is checked against ``max_bytes`` (for one float64 layered array)
+    default). Layer h holds n_prompts * V**h states; the child of s under token a is s*V + a.
+    The size is checked against ``max_bytes`` (for one float64 layered array)
     before anything is allocated.
+
+    Args:
+        vocab_size: V >= 1.
+        horizon: H >= 1.
+        n_prompts: number of layer-0 states, >= 1.
+        initial: [n_prompts] probability vector rho; None for uniform.
+        max_bytes: budget in bytes for one float64 layered array (default 2 GiB).
+
+    Returns:
+        A ``TokenMDP`` with ``kind="tree"`` and ``transitions=None``.
+
+    Raises:
+        TypeError: an int argument is not an int (``vocab_size must be an int, got 2.0``).
+        ValueError: an int argument is too small (``horizon must be >= 1, got 0``); the tree exceeds
+            ``max_bytes`` (``prefix tree with vocab_size=..., ... over max_bytes=...``); ``initial`` has the
+            wrong shape (``initial must have shape (2,), got (3,)``) or is not a probability vector
+            (``initial must be a probability vector (>= 0, sums to 1), got sum 0.9``).
     """
     V = _check_int(vocab_size, "vocab_size", 1)
     H = _check_int(horizon, "horizon", 1)
@@ -119,12 +158,27 @@ def automaton_mdp(transition, horizon: int, initial=None, start: int = 0,
                   max_bytes: int = DEFAULT_MAX_BYTES) -> TokenMDP:
     """Aggregated token MDP whose state is a finite automaton over the prefix.
 
+    Every layer has the same S states, so H can reach hundreds or thousands.
+
     Args:
         transition: [S, V] int array, ``transition[q, a]`` = automaton state after
             token a in state q. The same table is used at every depth.
-        horizon: H.
+        horizon: H >= 1.
         initial: [S] distribution of the first automaton state; default: all mass on
             ``start``.
+        start: initial automaton state when ``initial`` is None (ignored otherwise).
+        max_bytes: budget in bytes for one float64 layered array (H * S * V * 8).
+
+    Returns:
+        A ``TokenMDP`` with ``kind="automaton"``, layer sizes (S,) * H and one int64 table shared by all H-1 steps.
+
+    Raises:
+        ValueError: ``transition`` is not a non-empty 2-D array (``transition must be a non-empty [S, V]
+            array, got shape (3,)``) or has entries outside [0, S); ``horizon`` < 1; the MDP exceeds
+            ``max_bytes``; ``start`` out of range (``start must be < S=2, got 5``); bad ``initial``
+            (as ``prefix_tree``).
+        TypeError: ``transition`` does not hold integers (``transition must hold integers, got dtype
+            float64``); ``horizon`` or ``start`` is not an int.
     """
     delta = np.asarray(transition)
     if delta.ndim != 2 or delta.size == 0:
@@ -151,20 +205,26 @@ def automaton_mdp(transition, horizon: int, initial=None, start: int = 0,
 
 # ---------------------------------------------------------------- validation helpers
 
-def check_alpha(alpha, name: str = "alpha") -> float:
-    """A positive finite temperature, else ValueError naming it."""
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {alpha!r}") from None
-    if not np.isfinite(a) or a <= 0:
-        raise ValueError(f"{name} must be > 0, got {a!r}")
-    return a
-
-
 def check_layered(mdp: TokenMDP, arrays, name: str, per_state: bool = False,
                   allow_neg_inf: bool = False) -> Layered:
-    """Validate a layered array against ``mdp`` and return it as float64 arrays."""
+    """Validate a layered array against ``mdp`` and return it as float64 arrays.
+
+    Args:
+        arrays: a list/tuple of H arrays, layer h of shape [n_h, V] (or [n_h] when ``per_state``).
+        name: the argument's name, used in error messages.
+        per_state: expect per-state layers [n_h] instead of [n_h, V].
+        allow_neg_inf: accept -inf entries (e.g. log-probabilities of zero); NaN and +inf never pass.
+
+    Returns:
+        The layers as a new list of float64 numpy arrays (copies only where conversion needs one).
+
+    Raises:
+        TypeError: ``arrays`` is an ndarray or not a sequence (``reward must be a list of 3 arrays (one
+            per depth), got ndarray``).
+        ValueError: wrong number of layers (``reward has 2 layers, the MDP has horizon 3``), wrong shape
+            (``reward[1] must have shape (2, 2), got (2, 3)``) or a non-finite entry
+            (``reward[0][1, 0] is not finite: nan``).
+    """
     if isinstance(arrays, np.ndarray) or not isinstance(arrays, Sequence):
         raise TypeError(f"{name} must be a list of {mdp.horizon} arrays (one per depth), "
                         f"got {type(arrays).__name__}")
@@ -185,7 +245,21 @@ def check_layered(mdp: TokenMDP, arrays, name: str, per_state: bool = False,
 
 
 def check_policy(mdp: TokenMDP, policy, name: str = "policy", atol: float = 1e-8) -> Layered:
-    """Validate a layered policy: entries >= 0 and every row summing to 1."""
+    """Validate a layered policy: entries >= 0 and every row summing to 1 (within ``atol``).
+
+    Args:
+        policy: layered probabilities, layer h of shape [n_h, V].
+        name: the argument's name, used in error messages.
+        atol: tolerance on |row sum - 1|.
+
+    Returns:
+        The policy as a list of H float64 arrays [n_h, V].
+
+    Raises:
+        TypeError, ValueError: as ``check_layered``.
+        ValueError: a negative entry (``policy[0][1, 2] is negative: -0.1``) or a row that does not sum
+            to 1 (``policy[1] row 3 sums to 0.9, rows must sum to 1``).
+    """
     policy = check_layered(mdp, policy, name)
     for h, p in enumerate(policy):
         if (p < 0).any():
@@ -206,6 +280,14 @@ def rollout_states(mdp: TokenMDP, prompts, responses) -> np.ndarray:
     Args:
         prompts: [n] layer-0 state indices.
         responses: [n, H] token ids.
+
+    Returns:
+        [n, H] int64 array; column h holds s_h (column 0 is ``prompts``).
+
+    Raises:
+        ValueError: shapes other than [n] and [n, H] (``prompts must be [n] and responses [n, 3], got
+            (4,) and (4, 2)``), a prompt outside [0, n_0) (``prompts must lie in [0, 2), got 5``) or a
+            token outside [0, V) (``responses must hold token ids in [0, 3), got -1``).
     """
     prompts = np.asarray(prompts, dtype=np.int64)
     responses = np.asarray(responses, dtype=np.int64)
@@ -229,7 +311,17 @@ def rollout_states(mdp: TokenMDP, prompts, responses) -> np.ndarray:
 
 
 def path_sum(mdp: TokenMDP, layered: Layered, prompts, responses) -> np.ndarray:
-    """sum_h x_h(s_h, a_h) along each (prompt, response): [n]."""
+    """sum_h x_h(s_h, a_h) along each (prompt, response) of a layered array ``layered`` [n_h, V].
+
+    ``layered`` is not validated (callers pass checked arrays). Units are those of ``layered``
+    (reward units for rewards, nats for log-probabilities).
+
+    Returns:
+        [n] float64 array.
+
+    Raises:
+        ValueError: as ``rollout_states`` (shapes or indices of ``prompts`` [n] / ``responses`` [n, H]).
+    """
     states = rollout_states(mdp, prompts, responses)
     responses = np.asarray(responses, dtype=np.int64)
     return sum(layered[h][states[:, h], responses[:, h]] for h in range(mdp.horizon))
@@ -238,7 +330,14 @@ def path_sum(mdp: TokenMDP, layered: Layered, prompts, responses) -> np.ndarray:
 def all_responses(mdp: TokenMDP, max_responses: int = 2**20):
     """Every (prompt, response) pair, prompt-major: ([N] prompts, [N, H] responses).
 
-    N = n_prompts * V**H; raises ValueError above ``max_responses`` before allocating.
+    N = n_prompts * V**H, with n_prompts = n_0; responses within a prompt in lexicographic order.
+
+    Returns:
+        (prompts [N] int64, responses [N, H] int64).
+
+    Raises:
+        ValueError: N > ``max_responses``, before allocating (``enumerating 2 prompts x 3**20 responses
+            = ... exceeds max_responses=1,048,576``).
     """
     P, V, H = mdp.layer_sizes[0], mdp.vocab_size, mdp.horizon
     N = P * V**H

@@ -20,7 +20,15 @@ def row_logsumexp(x: np.ndarray, temperature: float = 1.0, out: np.ndarray | Non
     """temperature * logsumexp(x / temperature) over the last axis of a [n, V] array.
 
     Computed in row blocks of about 2**18 elements (one temporary block at a time).
-    Entries may be -inf as long as every row has a finite entry.
+    Entries may be -inf as long as every row has a finite entry (an all -inf row gives NaN).
+
+    Args:
+        x: [n, V] float array; not modified.
+        temperature: > 0; not validated (0 raises ZeroDivisionError).
+        out: optional [n] float64 array to write into.
+
+    Returns:
+        [n] float64 array (``out`` when given), in the units of ``x``.
     """
     n, V = x.shape
     out = np.empty(n) if out is None else out
@@ -39,10 +47,18 @@ def row_logsumexp(x: np.ndarray, temperature: float = 1.0, out: np.ndarray | Non
 
 @dataclass
 class SoftSolution:
-    """Soft-optimal Q [n_h, V] and V [n_h] per depth; the policy is derived on demand.
+    """Soft-optimal Q [n_h, V] and V [n_h] per depth (reward units); the policy is derived on demand.
 
     ``log_prior`` is None for entropy-regularized RL (uniform prior) and log pi_ref for
     KL-regularized RL; then pi = exp(log_prior + (Q - V) / temperature).
+    Unpacks as ``Q, V, policy``.
+
+    Attributes:
+        mdp: the ``TokenMDP`` it was solved on.
+        Q: layered soft Q-values [n_h, V].
+        V: list of H soft values [n_h].
+        temperature: alpha (``soft_optimal``) or beta (``kl_regularized_optimal``).
+        log_prior: None, or layered log pi_ref [n_h, V] (entries may be -inf).
     """
 
     mdp: TokenMDP
@@ -54,6 +70,7 @@ class SoftSolution:
 
     @property
     def log_policy(self) -> Layered:
+        """Layered log pi [n_h, V] (nats), computed once and cached."""
         if self._log_policy is None:
             lp = [(q - v[:, None]) / self.temperature for q, v in zip(self.Q, self.V)]
             if self.log_prior is not None:
@@ -63,11 +80,12 @@ class SoftSolution:
 
     @property
     def policy(self) -> Layered:
+        """Layered probabilities pi = exp(log_policy) [n_h, V] (a new list on every access)."""
         return [np.exp(lp) for lp in self.log_policy]
 
     @property
     def value(self) -> float:
-        """E_{s_1 ~ rho} V(s_1): the optimal regularized objective."""
+        """E_{s_1 ~ rho} V(s_1): the optimal regularized objective (reward units)."""
         return float(self.mdp.initial @ self.V[0])
 
     def __iter__(self):
@@ -77,7 +95,16 @@ class SoftSolution:
 
 @dataclass
 class HardSolution:
-    """Unregularized optimum: Q, V per depth, greedy ``actions`` [n_h] (ties: lowest id)."""
+    """Unregularized optimum: Q, V per depth, greedy ``actions`` [n_h] (ties: lowest id).
+
+    Unpacks as ``Q, V, policy``.
+
+    Attributes:
+        mdp: the ``TokenMDP`` it was solved on.
+        Q: layered optimal Q-values [n_h, V] (reward units).
+        V: list of H optimal values [n_h] (reward units), V = max_a Q.
+        actions: list of H int arrays [n_h], the argmax token of each state.
+    """
 
     mdp: TokenMDP
     Q: Layered
@@ -86,6 +113,7 @@ class HardSolution:
 
     @property
     def policy(self) -> Layered:
+        """The deterministic greedy policy as layered one-hot probabilities [n_h, V]."""
         out = []
         for a in self.actions:
             p = np.zeros((a.shape[0], self.mdp.vocab_size))
@@ -95,6 +123,7 @@ class HardSolution:
 
     @property
     def value(self) -> float:
+        """E_{s_1 ~ rho} V(s_1): the optimal expected return (reward units)."""
         return float(self.mdp.initial @ self.V[0])
 
     def __iter__(self):
@@ -119,7 +148,20 @@ def _backward(mdp: TokenMDP, reward: Layered, temperature: float, log_prior: Lay
 def soft_optimal(mdp: TokenMDP, reward: Layered, alpha: float) -> SoftSolution:
     """Entropy-regularized optimum: Q = r + V(s'), V = alpha*logsumexp(Q/alpha), V(s_{H+1}) = 0.
 
-    Returns a ``SoftSolution`` with ``Q``, ``V``, ``policy`` = softmax(Q/alpha).
+    The inner problem of Eq. 5 (MATH.md, "Setting"); Eq. 7/10 invert it: ``endogenous_reward(mdp, Q, alpha)``
+    gives ``reward`` back (Eq. 13).
+
+    Args:
+        reward: layered r [n_h, V] (reward units).
+        alpha: entropy coefficient (temperature), > 0.
+
+    Returns:
+        A ``SoftSolution`` with ``Q``, ``V``, ``policy`` = softmax(Q/alpha) and ``temperature`` = alpha.
+
+    Raises:
+        TypeError: ``alpha`` not a number (``alpha must be a number, got 'x'``); ``reward`` not a list.
+        ValueError: ``alpha`` not finite and > 0 (``alpha must be > 0, got -1.0``); bad ``reward`` layers
+            (as ``check_layered``: ``reward[1] must have shape (2, 2), got (2, 3)``).
     """
     alpha = check_alpha(alpha)
     reward = check_layered(mdp, reward, "reward")
@@ -133,6 +175,22 @@ def kl_regularized_optimal(mdp: TokenMDP, reward: Layered, reference: Layered | 
     Q = r + V(s'), V(s) = beta*log sum_a ref(a|s) exp(Q(s,a)/beta), pi = ref*exp((Q - V)/beta).
     Give the reference as probabilities, or as ``log_reference`` (log-probabilities, rows
     normalized) when it has entries that would underflow.
+
+    Args:
+        reward: layered r [n_h, V] (reward units).
+        reference: layered probabilities [n_h, V] (zeros allowed), or None with ``log_reference``.
+        beta: KL coefficient, > 0.
+        log_reference: layered log-probabilities [n_h, V] (nats; -inf allowed), |logsumexp(row)| <= 1e-8.
+
+    Returns:
+        A ``SoftSolution`` with ``temperature`` = beta and ``log_prior`` = log reference.
+
+    Raises:
+        TypeError: ``beta`` not a number (``beta must be a number, got 'x'``); a layered argument not a list.
+        ValueError: ``beta`` not finite and > 0 (``beta must be > 0, got 0.0``); both or neither reference
+            given (``give exactly one of reference (probabilities) and log_reference``); bad layers (as
+            ``check_layered`` / ``check_policy``); a ``log_reference`` row not normalized
+            (``log_reference[0] row 1 is not normalized (logsumexp = 0.1)``).
     """
     beta = check_alpha(beta, "beta")
     reward = check_layered(mdp, reward, "reward")
@@ -153,7 +211,19 @@ def kl_regularized_optimal(mdp: TokenMDP, reward: Layered, reference: Layered | 
 
 
 def hard_optimal(mdp: TokenMDP, reward: Layered) -> HardSolution:
-    """Unregularized optimum (plain RL): Q = r + max_a' Q(s', a'); deterministic argmax policy."""
+    """Unregularized optimum (plain RL): Q = r + max_a' Q(s', a'); deterministic argmax policy.
+
+    Ties go to the lowest token id. On r_hat this is the MAP-response policy of pi_hat (Sec. 4.3).
+
+    Args:
+        reward: layered r [n_h, V] (reward units).
+
+    Returns:
+        A ``HardSolution`` (``Q``, ``V``, ``actions`` [n_h], one-hot ``policy``).
+
+    Raises:
+        TypeError, ValueError: bad ``reward`` (as ``check_layered``).
+    """
     reward = check_layered(mdp, reward, "reward")
     Q, Vs, acts = [None] * mdp.horizon, [None] * mdp.horizon, [None] * mdp.horizon
     nxt = None
@@ -166,10 +236,23 @@ def hard_optimal(mdp: TokenMDP, reward: Layered) -> HardSolution:
 
 
 def evaluate(mdp: TokenMDP, policy: Layered, reward: Layered, alpha: float = 0.0) -> float:
-    """E_pi[ sum_h r(s_h, a_h) - alpha * log pi(a_h | s_h) ] from s_1 ~ rho.
+    """E_pi[ sum_h r(s_h, a_h) - alpha * log pi(a_h | s_h) ] from s_1 ~ rho, exactly (backward induction).
 
     alpha = 0 gives the plain expected return V^pi_r of MATH.md; alpha > 0 adds the
-    entropy bonus (then the soft-optimal policy maximizes it).
+    entropy bonus (the inner objective of Eq. 5; the soft-optimal policy maximizes it).
+
+    Args:
+        policy: layered probabilities [n_h, V] (zeros allowed: 0 * log 0 = 0).
+        reward: layered r [n_h, V] (reward units).
+        alpha: entropy coefficient, >= 0.
+
+    Returns:
+        The value as a float (reward units).
+
+    Raises:
+        TypeError: ``alpha`` not a number (``alpha must be a number, got 'x'``); a layered argument not a list.
+        ValueError: ``alpha`` negative or not finite (``alpha must be >= 0, got -1.0``); bad ``policy`` or
+            ``reward`` (as ``check_policy`` / ``check_layered``).
     """
     try:
         alpha = float(alpha)
@@ -188,7 +271,14 @@ def evaluate(mdp: TokenMDP, policy: Layered, reward: Layered, alpha: float = 0.0
 
 
 def state_distribution(mdp: TokenMDP, policy: Layered) -> Layered:
-    """Occupancy d_h(s) = P_pi(s_h = s) for each depth: list of [n_h]."""
+    """Occupancy d_h(s) = P_pi(s_h = s) for each depth, from s_1 ~ rho.
+
+    Returns:
+        List of H float64 arrays [n_h], each summing to 1 (layer 0 is ``mdp.initial`` itself).
+
+    Raises:
+        TypeError, ValueError: bad ``policy`` [n_h, V] (as ``check_policy``).
+    """
     policy = check_policy(mdp, policy)
     d = [mdp.initial]
     for h in range(mdp.horizon - 1):

@@ -1,31 +1,71 @@
-"""The endogenous reward of a logit table (Eq. 10-12) and the Appendix C response score.
+"""The endogenous reward of a logit table (Eq. 10-12 of arXiv 2506.23235) and the Appendix C response score.
 
-Logits f are a layered array [n_h, V]; pi_f = softmax(f / alpha). The same names
-exist in ``endorm.llm`` for real language models.
+Logits f are a layered array [n_h, V]; pi_f = softmax(f / alpha) (Eq. 9). Log-probabilities are in
+nats; logits, rewards and values in alpha*nats (MATH.md, "Units"). The same names exist in ``endorm.llm``
+for real language models; the per-token formulas are shared with it through ``endorm.formulas``.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from endorm.formulas import appendix_c_weights, check_weights
 
 from .mdp import Layered, TokenMDP, all_responses, check_alpha, check_layered, path_sum
 from .planning import row_logsumexp
 
 
 def soft_value(mdp: TokenMDP, logits: Layered, alpha: float) -> Layered:
-    """V_f(s) = alpha * logsumexp_a f(s, a) / alpha, per depth: list of [n_h]."""
+    """Soft value of the logits, V_f(s) = alpha * logsumexp_a f(s, a) / alpha (the normalizer of Eq. 9).
+
+    Args:
+        logits: layered f, layer h of shape [n_h, V] (alpha*nats).
+        alpha: temperature of pi_f = softmax(f / alpha), > 0.
+
+    Returns:
+        List of H float64 arrays [n_h] (alpha*nats).
+
+    Raises:
+        TypeError: ``alpha`` is not a number (``alpha must be a number, got 'x'``); ``logits`` is not a list.
+        ValueError: ``alpha`` is not finite and > 0 (``alpha must be > 0, got -1.0``); ``logits`` has the
+            wrong layers or shapes or a non-finite entry (as ``check_layered``).
+    """
     alpha = check_alpha(alpha)
     logits = check_layered(mdp, logits, "logits")
     return [row_logsumexp(f, alpha) for f in logits]
 
 
 def log_policy(mdp: TokenMDP, logits: Layered, alpha: float) -> Layered:
-    """log pi_f(a|s) = (f(s, a) - V_f(s)) / alpha, per depth."""
+    """Log-policy of the logits, log pi_f(a|s) = (f(s, a) - V_f(s)) / alpha (Eq. 9).
+
+    Returns:
+        Layered float64 log-probabilities [n_h, V] (nats); each row's exp sums to 1.
+
+    Raises:
+        TypeError, ValueError: as ``soft_value`` (bad ``alpha`` or ``logits``).
+    """
     values = soft_value(mdp, logits, alpha)
     return [(np.asarray(f, float) - v[:, None]) / alpha for f, v in zip(logits, values)]
 
 
 def policy_logits(mdp: TokenMDP, policy: Layered, alpha: float) -> Layered:
-    """Logits alpha * log pi of a full-support policy (the per-state constant chosen as 0)."""
+    """Logits alpha * log pi of a full-support policy (the per-state constant chosen as 0).
+
+    Inverse of ``log_policy`` up to that constant: softmax(policy_logits(pi) / alpha) = pi for
+    normalized rows; rows are not checked to sum to 1 (only shapes, finiteness and positivity).
+
+    Args:
+        policy: layered probabilities [n_h, V], every entry > 0.
+        alpha: temperature, > 0.
+
+    Returns:
+        Layered float64 logits [n_h, V] (alpha*nats).
+
+    Raises:
+        TypeError: bad ``alpha`` (as ``check_alpha``) or ``policy`` not a list of arrays.
+        ValueError: bad ``alpha``, layers or shapes (as ``check_alpha`` / ``check_layered``), or an entry
+            <= 0 (``policy[0][1, 2] = 0.0: logits need a full-support policy (use behaviour_cloning with
+            smoothing > 0)``).
+    """
     alpha = check_alpha(alpha)
     policy = check_layered(mdp, policy, "policy")
     for h, p in enumerate(policy):
@@ -37,10 +77,20 @@ def policy_logits(mdp: TokenMDP, policy: Layered, alpha: float) -> Layered:
 
 
 def endogenous_reward(mdp: TokenMDP, logits: Layered, alpha: float) -> Layered:
-    """Inverse soft Bellman operator (Eq. 10): r_hat(s_h, a_h) = f(s_h, a_h) - V_f(s_{h+1}).
+    """Inverse soft Bellman operator (Eq. 7) on the logits, Eq. 10: r_hat(s_h, a_h) = f(s_h, a_h) - V_f(s_{h+1}).
 
     Boundary V_f(s_{H+1}) = 0, so the last step's reward is the logit itself.
     Equivalently (Eq. 11) r_hat = alpha * log pi_f(a|s) + V_f(s) - V_f(s').
+
+    Args:
+        logits: layered f, layer h of shape [n_h, V] (alpha*nats).
+        alpha: temperature of pi_f = softmax(f / alpha), > 0.
+
+    Returns:
+        Layered float64 rewards r_hat [n_h, V] (alpha*nats), new arrays.
+
+    Raises:
+        TypeError, ValueError: as ``soft_value``.
     """
     alpha = check_alpha(alpha)
     logits = check_layered(mdp, logits, "logits")
@@ -72,43 +122,70 @@ def outcome_reward(mdp: TokenMDP, logits: Layered, alpha: float, prompts=None, r
 
     It telescopes to alpha * log pi_f(y|x) + V_f(s_1); this function sums the per-step
     rewards (the identity is what the tests check). ``prompts`` [n] and ``responses``
-    [n, H]; both None enumerates every response of a small tree.
+    [n, H]; both None enumerates every response of a small tree (``all_responses`` order).
+    ``prompts`` alone may be omitted when the MDP has a single prompt.
+
+    Returns:
+        [n] float64 outcome rewards (alpha*nats).
+
+    Raises:
+        TypeError: bad ``alpha`` or ``logits`` type (as ``endogenous_reward``).
+        ValueError: bad ``alpha`` or ``logits``; ``prompts`` without ``responses`` (``give responses
+            together with prompts, or neither (all responses)``); ``prompts`` omitted with several prompts
+            (``prompts is required: the MDP has 2 prompts``); bad shapes or indices (as
+            ``rollout_states``); too many responses to enumerate (as ``all_responses``).
     """
     prompts, responses = _paths(mdp, prompts, responses)
     return path_sum(mdp, endogenous_reward(mdp, logits, alpha), prompts, responses)
 
 
-def _number(x, name: str) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {x!r}") from None
-
-
 def discounted_score(mdp: TokenMDP, logits: Layered, alpha: float, prompts=None, responses=None,
                      gamma: float = 1.0, floor: float = 0.0, kind: str = "reward") -> np.ndarray:
-    """Appendix C response score: sum_h w_h * x_h, w_h = max(gamma**(h-1), floor): [n].
+    """Appendix C response score: sum_h w_h * x_h, w_h = max(gamma**(h-1), floor), h = 1..H: [n].
 
-    ``kind="reward"``: x_h = r_hat(s_h, a_h); ``kind="logprob"``: x_h = log pi_f(a_h|s_h).
-    gamma = 1, floor = 0, kind = "reward" is the outcome reward of Eq. 12.
+    ``kind="reward"``: x_h = r_hat(s_h, a_h) (Eq. 10); ``kind="logprob"``: x_h = log pi_f(a_h|s_h)
+    (Eq. 9). gamma = 1, floor = 0, kind = "reward" is the outcome reward of Eq. 12.
+    ``prompts`` / ``responses`` as in ``outcome_reward``.
+
+    Args:
+        gamma: discount in (0, 1].
+        floor: lower bound of the weights, in [0, 1].
+        kind: "reward" or "logprob".
+
+    Returns:
+        [n] float64 scores (alpha*nats for "reward", nats for "logprob").
+
+    Raises:
+        TypeError: ``gamma`` or ``floor`` not a number (``gamma must be a number, got 'x'``); bad ``alpha``
+            or ``logits`` (as ``endogenous_reward``).
+        ValueError: ``gamma`` outside (0, 1] (``gamma must lie in (0, 1], got 1.5``), ``floor`` outside
+            [0, 1]; unknown ``kind`` (``kind must be 'reward' or 'logprob', got 'x'``); bad ``alpha``,
+            ``logits``, ``prompts`` or ``responses`` (as ``outcome_reward``).
     """
-    gamma, floor = _number(gamma, "gamma"), _number(floor, "floor")
-    if not (0.0 < gamma <= 1.0):
-        raise ValueError(f"gamma must lie in (0, 1], got {gamma!r}")
-    if not (0.0 <= floor <= 1.0):
-        raise ValueError(f"floor must lie in [0, 1], got {floor!r}")
+    gamma, floor = check_weights(gamma, floor)
     if kind == "reward":
         x = endogenous_reward(mdp, logits, alpha)
     elif kind == "logprob":
         x = log_policy(mdp, logits, alpha)
     else:
         raise ValueError(f"kind must be 'reward' or 'logprob', got {kind!r}")
-    w = np.maximum(gamma ** np.arange(mdp.horizon), floor)
+    w = appendix_c_weights(mdp.horizon, gamma, floor)
     prompts, responses = _paths(mdp, prompts, responses)
     return path_sum(mdp, [wh * xh for wh, xh in zip(w, x)], prompts, responses)
 
 
 def sequence_log_prob(mdp: TokenMDP, log_pi: Layered, prompts=None, responses=None) -> np.ndarray:
-    """log pi(y | x) = sum_h log pi(a_h | s_h) for a layered log-policy: [n]."""
+    """Sequence log-probability log pi(y | x) = sum_h log pi(a_h | s_h) for a layered log-policy.
+
+    Args:
+        log_pi: layered log-probabilities [n_h, V] (nats); not validated.
+        prompts, responses: [n] and [n, H], as in ``outcome_reward`` (both None: every response).
+
+    Returns:
+        [n] float64 log-probabilities (nats).
+
+    Raises:
+        ValueError: as ``outcome_reward`` for ``prompts`` / ``responses``.
+    """
     prompts, responses = _paths(mdp, prompts, responses)
     return path_sum(mdp, log_pi, prompts, responses)

@@ -26,11 +26,20 @@ def _umask() -> int:
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``).
 
-    Creates missing parent folders. Returns:
+    Creates missing parent folders; the file gets mode 0666 & ~umask. The temporary file
+    ``.<name>.<random>.tmp`` is removed on any failure (KeyboardInterrupt included), so an existing
+    ``path`` then keeps its old contents.
+
+    Args:
+        path: destination file (str or path-like); an existing file is replaced.
+        data: the complete new contents.
+
+    Returns:
         ``path`` as a ``Path``.
 
     Raises:
-        OSError: the folder cannot be created or written; nothing is left behind.
+        OSError: the folder cannot be created or written; no temporary file is left behind.
+        TypeError: ``data`` is not bytes-like (from the binary write).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,12 +57,37 @@ def atomic_write_bytes(path, data: bytes) -> Path:
 
 
 def atomic_write_json(path, obj) -> Path:
-    """``obj`` as indented JSON (NaN allowed), written atomically; returns ``path``."""
+    """Write ``obj`` as JSON (indent 2, trailing newline) atomically via ``atomic_write_bytes``.
+
+    NaN and infinities are written as the non-standard ``NaN`` / ``Infinity`` tokens (``allow_nan=True``).
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        TypeError: ``obj`` holds something ``json`` cannot encode (``Object of type ndarray is not JSON
+            serializable``); nothing is written.
+        ValueError: ``obj`` contains a circular reference.
+        OSError: as ``atomic_write_bytes``.
+    """
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=True) + "\n").encode())
 
 
 def atomic_savefig(fig, path, **kwargs) -> Path:
-    """Save a matplotlib figure as PNG without leaving a half-written file behind; returns ``path``."""
+    """Save a matplotlib figure as PNG atomically: render into memory, then ``atomic_write_bytes``.
+
+    Args:
+        fig: a ``matplotlib.figure.Figure``.
+        path: destination; always PNG, whatever its suffix.
+        **kwargs: passed to ``fig.savefig`` (e.g. ``dpi``); ``format`` is fixed to ``"png"`` and may not be given.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        TypeError: ``format`` given in ``kwargs`` (``got multiple values for keyword argument 'format'``).
+        OSError: as ``atomic_write_bytes``; errors of ``fig.savefig`` propagate before any file is touched.
+    """
     import io
 
     buf = io.BytesIO()

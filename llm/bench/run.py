@@ -1,0 +1,208 @@
+"""``endorm bench``: reward-model benchmarks from local files, resumable, with the paper's tables.
+
+One run loads the records (``loaders``), scores every method on every condition
+(``runner``, streamed to ``OUT/scores.jsonl``), and summarizes (``metrics``, ``report``):
+strict pairwise accuracy with bootstrap intervals per subset. RM-Bench gets the Table 1
+layout and RewardBench its section scores. With ``--domain-prompts`` (DSP) the rows of
+the Table 2 matrix are the domain system prompts and the columns the data domains.
+Files: ``run.json``, ``scores.jsonl``, ``results.json``, ``results.md`` (and figures).
+
+Several GPUs: ``accelerate launch --num_processes N -m endorm.cli bench ...`` (or
+``torchrun --nproc_per_node N -m endorm.cli bench ...``, which also runs N CPU processes).
+Each process scores its share of the records (accelerate's ``split_between_processes``) into
+``scores.rank{k}.jsonl``; the main process merges them and writes the tables.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..options import RewardOptions
+from ..runs import check_run
+from .loaders import load_records
+from .records import DSP_DOMAINS, METHODS
+from .report import render, summarize
+from .runner import build_method, merge_scores, run_scoring
+
+
+@dataclass
+class BenchConfig:
+    """Everything ``endorm bench`` needs (the CLI builds it from the flags; see the README).
+
+    Fields:
+        model: local Hugging Face model directory (the LM whose logits give the reward).
+        data: the benchmark file (.json, .jsonl or .parquet); out: the run folder.
+        methods: among ``METHODS`` ("endorm" and the Appendix D judges).
+        format: one of ``loaders.FORMATS``, or None to detect it from the first record.
+        reward: the EndoRM options; bench uses alpha, gamma, floor, template and truncate.
+        system_prompt: a system prompt for every item (promptable reward), None: each record's own.
+        domain_prompts: a JSON file ``{domain: system prompt}`` (DSP data only): the Table 2 matrix.
+        compare_paper: print the paper's numbers beside ours.
+        skip_invalid: leave malformed records out (counted) instead of raising.
+        limit: score only the first N records (None or 0: all).
+        multifaceted_pairs: the pair construction of Multifaceted-Bench (``loaders.MULTIFACETED_PAIRS``).
+        dsp_domains: the DSP data domains (None: the four of ``loaders.DSP_DEFAULT_DOMAINS``).
+        batch_size: sequences per forward pass; chunk: records per scoring call (a kill loses at
+            most one chunk).
+        dtype, device: for loading the model (None: the checkpoint's dtype; cuda if available).
+        seed: seed of the bootstrap intervals; progress: show a progress bar.
+    """
+
+    model: str                                  # local Hugging Face model directory
+    data: str                                   # .json, .jsonl or .parquet file
+    out: str                                    # run folder
+    methods: tuple = ("endorm",)                # among METHODS
+    format: str | None = None                   # None: detected from the first record
+    reward: RewardOptions = field(default_factory=RewardOptions)
+    system_prompt: str | None = None            # for every item (promptable reward)
+    domain_prompts: str | None = None           # JSON {domain: system prompt}: the DSP matrix
+    compare_paper: bool = False
+    skip_invalid: bool = False
+    limit: int | None = None
+    multifaceted_pairs: str = "other-system"
+    dsp_domains: tuple | None = None
+    batch_size: int = 8
+    chunk: int = 16                             # records per scoring call (a kill loses at most one)
+    dtype: str | None = None
+    device: str | None = None
+    seed: int = 0                               # of the bootstrap intervals
+    progress: bool = True
+
+    def check(self) -> "BenchConfig":
+        """Validate the methods and the reward options before anything is loaded.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: ``--methods: unknown ['x']; choose from endorm, verifier, pointwise, pairwise``
+                (also for an empty tuple), or ``RewardOptions.check``'s (``gamma must lie in (0, 1],
+                got 2``; TypeError for a non-number).
+        """
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+        self.reward.check()
+        return self
+
+
+def _process_state():
+    """(state or None, rank, world): accelerate's PartialState when launched with several processes."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch
+        from accelerate import PartialState
+
+        state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: a gloo process group
+        if state.num_processes != world:
+            raise RuntimeError(f"WORLD_SIZE={world} but accelerate set up {state.num_processes} process(es); "
+                               "launch with accelerate launch or torchrun")
+        return state, state.process_index, state.num_processes
+    return None, 0, 1
+
+
+def conditions_for(cfg: "BenchConfig", fmt: str) -> dict:
+    """{condition name: system prompt or None}: "default" (``system_prompt``), or the DSP domain prompts.
+
+    Args:
+        cfg: the run's settings (``system_prompt``, ``domain_prompts``).
+        fmt: the data format (``--domain-prompts`` needs "dsp").
+
+    Returns:
+        ``{"default": cfg.system_prompt}`` (None: each record's own system message), or with
+        ``domain_prompts`` the file's ``{domain: system prompt}``.
+
+    Raises:
+        ValueError: ``--domain-prompts`` unreadable, not {domain: text}, an unknown domain, or non-DSP data.
+    """
+    if cfg.domain_prompts:
+        if fmt != "dsp":
+            raise ValueError(f"--domain-prompts needs DSP data (format 'dsp'), got format {fmt!r}")
+        path = Path(cfg.domain_prompts)
+        try:
+            prompts = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"--domain-prompts {path}: {e}") from None
+        if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
+            raise ValueError(f"--domain-prompts {path}: must be a JSON object {{domain: system prompt}}")
+        bad = sorted(set(prompts) - set(DSP_DOMAINS))
+        if bad:
+            raise ValueError(f"--domain-prompts {path}: unknown domain(s) {bad}; use {', '.join(DSP_DOMAINS)}")
+        return dict(prompts)
+    return {"default": cfg.system_prompt}
+
+
+def run_bench(cfg: BenchConfig) -> str | None:
+    """``endorm bench``: load, refuse a different run, score (resuming), and write the tables.
+
+    Writes ``out/run.json`` (the run's identity), ``scores.jsonl`` (or ``scores.rank{k}.jsonl``),
+    ``results.json`` ({"format", "n_records", "skipped", "summary"}: ``report.summarize``'s
+    dict) and ``results.md`` (the report).
+
+    Returns:
+        the printed report (tables as text), or None on a process other than the main one.
+
+    Raises:
+        ValueError / OSError / FileNotFoundError: bad settings or data (before the model loads;
+            e.g. ``<data>: no records to score``), ``out`` holding a different run (``<out> holds
+            a different run (differs in model); use another --out or delete it``), or a model
+            folder that cannot be loaded.
+        RuntimeError: ``WORLD_SIZE=N but accelerate set up M process(es); ...`` (multi-process launch).
+    """
+    from endorm._io import atomic_write_bytes, atomic_write_json
+
+    cfg.check()
+    loaded = load_records(cfg.data, cfg.format, skip_invalid=cfg.skip_invalid,
+                          multifaceted_pairs=cfg.multifaceted_pairs, dsp_domains=cfg.dsp_domains)
+    if loaded.skipped:
+        print(f"skipped {len(loaded.skipped)} invalid record(s), e.g. {loaded.skipped[0]}", file=sys.stderr)
+    if getattr(loaded, "unpaired", 0):
+        print(f"{loaded.unpaired} prompt(s) gave no pair (one system message only)", file=sys.stderr)
+    records = loaded.records[:cfg.limit] if cfg.limit else loaded.records
+    if not records:
+        raise ValueError(f"{cfg.data}: no records to score")
+    conditions = conditions_for(cfg, loaded.format)
+    out_dir = Path(cfg.out)
+    if not _score_everything(cfg, records, conditions, loaded.format, out_dir):
+        return None
+    methods = list(cfg.methods)
+    summary = summarize(records, merge_scores(out_dir, records), methods, conditions, loaded.format, cfg.seed)
+    text = render(summary, conditions, loaded.format, cfg.compare_paper, out_dir, bool(cfg.domain_prompts))
+    atomic_write_json(out_dir / "results.json", {"format": loaded.format, "n_records": len(records),
+                                                 "skipped": len(loaded.skipped), "summary": summary})
+    atomic_write_bytes(out_dir / "results.md", (text + "\n").encode())
+    return text
+
+
+def _score_everything(cfg: BenchConfig, records, conditions, fmt, out_dir: Path) -> bool:
+    """Claim ``out_dir`` (run.json) and score this process's share; True on the main process."""
+    from ..base import load_model_and_tokenizer
+
+    # What changes a score without changing its key (condition, method, id, record hash): a rerun
+    # with other methods, a --limit or an edited data file resumes; one with another model does not.
+    r = cfg.reward
+    meta = {"model": str(Path(cfg.model).resolve()), "dtype": cfg.dtype, "format": fmt,
+            "conditions": conditions, "alpha": r.alpha, "gamma": r.gamma, "floor": r.floor,
+            "template": r.template, "truncate": r.truncate}
+    state, rank, world = _process_state()
+    if rank == 0:
+        check_run(out_dir, meta)
+    if state is not None:
+        state.wait_for_everyone()
+        check_run(out_dir, meta)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, cfg.dtype, state.device if state else cfg.device)
+    kw = dict(r.kwargs("alpha", "gamma", "floor", "template", "truncate"), batch_size=cfg.batch_size)
+    rms = {m: build_method(m, model, tokenizer, **kw) for m in cfg.methods}
+    if state is not None:
+        with state.split_between_processes(records) as mine:
+            mine = list(mine)
+        path = out_dir / f"scores.rank{rank}.jsonl"
+    else:
+        mine, path = records, out_dir / "scores.jsonl"
+    run_scoring(mine, rms, path, conditions, chunk=cfg.chunk, progress=cfg.progress)
+    if state is not None:
+        state.wait_for_everyone()
+    return rank == 0

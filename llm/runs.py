@@ -1,0 +1,135 @@
+"""Run folders shared by ``bench``, ``eval-math``, ``rl`` and ``demo``: identity, resume, quiet logs.
+
+* ``check_run``: ``OUT/run.json`` records what changes a result without changing its key; a
+  folder that holds a different run is refused and left untouched.
+* ``read_jsonl``: the complete lines of a streamed results file (``scores.jsonl``,
+  ``samples.jsonl``); a half-written last line (a kill during a write) is dropped.
+* ``library_output_to``: library deprecation warnings (``DeprecationWarning``,
+  ``PendingDeprecationWarning``, ``FutureWarning``) and the ``transformers``/``trl`` loggers'
+  records go to ``OUT/run.log`` instead of the terminal (the per-step training logs:
+  ``endorm.llm.rl.callbacks``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+
+DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+LIBRARY_LOGGERS = ("transformers", "trl", "accelerate", "datasets", "endorm.library")
+
+
+@contextmanager
+def library_output_to(path, announce: bool = True):
+    """Send library deprecation warnings and library log records to ``path`` (appended) inside the block.
+
+    Other warnings (e.g. endorm's own ``UserWarning``s) are shown as usual, and a warnings filter
+    that turns a warning into an error still does.
+
+    Args:
+        path: the log file, e.g. ``OUT/run.log``; its folder is created.
+        announce: print one line to stderr at the end if anything was written.
+
+    Yields:
+        a dict whose ``"lines"`` counts the records written so far.
+
+    Raises:
+        OSError: the folder cannot be created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = {"lines": 0}
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.addFilter(lambda record: count.__setitem__("lines", count["lines"] + 1) or True)
+    saved = []
+    for name in LIBRARY_LOGGERS:
+        lg = logging.getLogger(name)
+        saved.append((lg, lg.handlers[:], lg.propagate))
+        lg.handlers = [handler]
+        lg.propagate = False
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def showwarning(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DEPRECATIONS):
+                logging.getLogger("endorm.library").warning(
+                    "%s", warnings.formatwarning(message, category, filename, lineno, line).rstrip())
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = showwarning
+        for category in DEPRECATIONS:  # each once per place, as Python's default filter does, into the file
+            warnings.filterwarnings("default", category=category)
+        try:
+            yield count
+        finally:
+            for lg, handlers, propagate in saved:
+                lg.handlers, lg.propagate = handlers, propagate
+            handler.close()
+    if announce and count["lines"]:
+        print(f"({count['lines']} library warning(s) and log line(s) written to {path})", file=sys.stderr)
+
+
+def read_jsonl(path: Path, repair: bool = True) -> list:
+    """Every complete line of a JSONL run file (``scores.jsonl``, ``samples.jsonl``), parsed.
+
+    A half-written last line (a kill during a write) is ignored, and cut from the file when
+    ``repair`` (only for this process's own file: another may still be writing). Blank lines are skipped.
+
+    Args:
+        path: the file; a missing file reads as empty.
+        repair: truncate the file after its last complete line.
+
+    Returns:
+        list of the parsed records, in file order.
+
+    Raises:
+        ValueError: a complete line is not JSON (``FILE:7: not valid JSON (...); delete the file to start over``).
+    """
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        if repair:
+            with open(path, "r+b") as fh:
+                fh.truncate(cut)
+        data = data[:cut]
+    out = []
+    for n, line in enumerate(data.decode().splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not valid JSON ({e}); delete the file to start over") from None
+    return out
+
+
+def check_run(out_dir: Path, meta: dict) -> None:
+    """Write ``out_dir/run.json``, or check that the folder holds the same run (else nothing is touched).
+
+    Args:
+        out_dir: the run folder (created if needed).
+        meta: the run's identity, JSON-serializable: what changes a result without changing its key.
+
+    Raises:
+        ValueError: ``run.json`` differs (``DIR holds a different run (differs in k1, k2); use another --out
+            or delete it``) or is not JSON (``json.JSONDecodeError``).
+    """
+    path = out_dir / "run.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
+        if diff:
+            raise ValueError(f"{out_dir} holds a different run (differs in {', '.join(diff)}); use another --out "
+                             "or delete it")
+        return
+    from endorm._io import atomic_write_json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, meta)

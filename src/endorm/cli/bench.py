@@ -1,0 +1,62 @@
+"""``endorm bench``: the command line of ``endorm.llm.bench``."""
+from __future__ import annotations
+
+from endorm.llm.bench.loaders import FORMATS, MULTIFACETED_PAIRS
+from endorm.llm.options import RewardOptions
+
+from ._options import add_option_flags
+
+
+def run(args) -> int:
+    """Build a ``BenchConfig`` from the flags, run it and print the report.
+
+    Returns:
+        The exit status, 0 (bad input raises ValueError/TypeError/OSError: ``main`` makes it status 2).
+    """
+    from endorm.llm.bench.run import BenchConfig, run_bench
+
+    cfg = BenchConfig(
+        model=args.model, data=args.data, out=args.out, format=args.format,
+        methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
+        reward=RewardOptions.from_mapping(vars(args)), system_prompt=args.system_prompt,
+        domain_prompts=args.domain_prompts, compare_paper=args.compare_paper, skip_invalid=args.skip_invalid,
+        limit=args.limit, multifaceted_pairs=args.multifaceted_pairs, dsp_domains=args.dsp_domains,
+        batch_size=args.batch_size, chunk=args.chunk, dtype=args.dtype, device=args.device, seed=args.seed,
+        progress=not args.no_progress)
+    text = run_bench(cfg)
+    if text is not None:
+        print(text)
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``endorm bench`` to the subparsers ``sub``.
+
+    Flags: --model, --data, --out (required), --format, --methods, --system-prompt, --domain-prompts,
+    --compare-paper, --skip-invalid, --limit, --multifaceted-pairs, --dsp-domains, --batch-size, --chunk,
+    the reward options --alpha --gamma --floor --template --truncate, --dtype, --device, --seed, --no-progress.
+    """
+    b = sub.add_parser("bench", help="reward-model benchmarks from local files (RM-Bench, RewardBench, ...)")
+    b.add_argument("--model", required=True, metavar="DIR", help="local Hugging Face model directory")
+    b.add_argument("--data", required=True, metavar="FILE", help="local .json, .jsonl or .parquet file")
+    b.add_argument("--format", choices=FORMATS, help="data format (default: detected from the first record)")
+    b.add_argument("--methods", default="endorm", help="comma-separated: endorm,verifier,pointwise,pairwise")
+    b.add_argument("--out", required=True, metavar="DIR", help="output folder (scores.jsonl, results.json/.md)")
+    b.add_argument("--system-prompt", metavar="TEXT", help="system prompt for every item (promptable reward)")
+    b.add_argument("--domain-prompts", metavar="FILE",
+                   help="JSON {domain: system prompt}: DSP cross-domain mode, the 4x4 matrix of Table 2")
+    b.add_argument("--compare-paper", action="store_true", help="print the paper's numbers beside ours")
+    b.add_argument("--skip-invalid", action="store_true", help="skip malformed records and report the count")
+    b.add_argument("--limit", type=int, help="only the first N records")
+    b.add_argument("--multifaceted-pairs", default="other-system", choices=MULTIFACETED_PAIRS,
+                   help="how Multifaceted-Bench rows become pairs (see README)")
+    b.add_argument("--dsp-domains", type=lambda s: tuple(x.strip() for x in s.split(",")), default=None,
+                   help="DSP data domains, comma-separated (default academy,business,entertainment,literature)")
+    b.add_argument("--batch-size", type=int, default=8)
+    b.add_argument("--chunk", type=int, default=16, help="records per scoring call (a kill loses at most one)")
+    add_option_flags(b, RewardOptions, ("alpha", "gamma", "floor", "template", "truncate"))
+    b.add_argument("--dtype", default=None)
+    b.add_argument("--device", default=None)
+    b.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=run)

@@ -1,0 +1,30 @@
+"""``endorm figures``: regenerate every figure (``endorm.paper_figures``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run(args) -> int:
+    """Regenerate the figures into ``--out`` and print their paths.
+
+    Returns:
+        The exit status, 0.
+
+    Raises:
+        ValueError: an unknown name in ``--only`` (``unknown figure(s) [...]; available: [...]``).
+    """
+    from endorm import paper_figures
+
+    written = paper_figures.make_all(Path(args.out), quick=args.quick, only=args.only)
+    for path in written:
+        print(path)
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``endorm figures`` to the subparsers ``sub``: flags --out (default figures), --quick, --only NAME..."""
+    f = sub.add_parser("figures", help="regenerate every figure (PNG + JSON) into --out")
+    f.add_argument("--out", default="figures", help="output folder (default ./figures)")
+    f.add_argument("--quick", action="store_true", help="smaller settings, for smoke tests")
+    f.add_argument("--only", nargs="*", metavar="NAME", help="only these figures (module names)")
+    f.set_defaults(func=run)

@@ -1,0 +1,86 @@
+"""``endorm score``: score responses with a local causal LM (EndoRM or an Appendix D judge)."""
+from __future__ import annotations
+
+import json
+
+from endorm.llm.bench.records import METHODS
+from endorm.llm.options import RewardOptions
+
+from ._options import add_option_flags
+
+
+def _load_method(args):
+    """The method's ``RewardModel`` on the loaded model (one registry: ``bench.runner.build_method``)."""
+    from endorm.llm.base import load_model_and_tokenizer
+    from endorm.llm.bench.runner import build_method
+
+    opts = RewardOptions.from_mapping(vars(args)) if args.method == "endorm" else RewardOptions()
+    model, tok = load_model_and_tokenizer(args.model, args.dtype, args.device)
+    return build_method(args.method, model, tok, progress=None, **opts.kwargs())
+
+
+def run(args) -> int:
+    """Score ``--response`` (one or more) after ``--prompt``; print scores, per-token rewards or JSON.
+
+    ``--method pairwise`` prints P(second response better) for exactly two responses.
+
+    Returns:
+        The exit status, 0 (bad input raises ValueError/TypeError/OSError: ``main`` makes it status 2).
+
+    Raises:
+        SystemExit: ``--tokens`` without ``--method endorm``, or ``pairwise`` without exactly two responses.
+    """
+    if args.tokens and args.method != "endorm":
+        raise SystemExit("--tokens is only available with --method endorm")
+    if args.method == "pairwise" and len(args.response) != 2:
+        raise SystemExit("--method pairwise needs exactly two --response (first, second)")
+    rm = _load_method(args)
+    n = len(args.response)
+    prompts, system = [args.prompt] * n, args.system
+    if args.method == "pairwise":
+        p = rm.compare(prompts[:1], args.response[:1], args.response[1:], system)[0]
+        result = {"method": args.method, "p_second_better": p}
+        print(json.dumps(result) if args.json else f"P(second response better) = {p:.6f}")
+        return 0
+    if args.method == "endorm":
+        details = rm.token_rewards(prompts, args.response, system)
+        scores = [d.score for d in details]
+    else:
+        details, scores = None, rm.score(prompts, args.response, system)
+    result = {"method": args.method, "scores": scores}
+    if args.tokens:
+        result["tokens"] = [{"token_ids": d.token_ids, "tokens": d.tokens, "log_probs": d.log_probs.tolist(),
+                             "values": d.values.tolist(), "rewards": d.rewards.tolist()} for d in details]
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for i, s in enumerate(scores):
+        print(f"score[{i}] = {s:.6f}" if n > 1 else f"score = {s:.6f}")
+        if args.tokens:
+            d = details[i]
+            print(f"  {'token':<16} {'log pi':>10} {'V(s)':>10} {'r_hat':>10}")
+            for t, lp, v, r in zip(d.tokens, d.log_probs, d.values, d.rewards):
+                print(f"  {t!r:<16} {lp:>10.4f} {v:>10.4f} {r:>10.4f}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``endorm score`` to the subparsers ``sub``.
+
+    Flags: --model, --prompt, --response (required; repeat for several), --system, --method, --tokens, --json,
+    every ``RewardOptions`` flag (--alpha --gamma --floor --kind --terminal --template --truncate), --dtype,
+    --device.
+    """
+    sc = sub.add_parser("score", help="score responses with a local causal LM (EndoRM or a judge baseline)")
+    sc.add_argument("--model", required=True, metavar="DIR", help="local Hugging Face model directory")
+    sc.add_argument("--prompt", required=True, metavar="TEXT")
+    sc.add_argument("--response", required=True, action="append", metavar="TEXT",
+                    help="response to score (repeat for several; pairwise: first, second)")
+    sc.add_argument("--system", metavar="TEXT", help="system prompt / instruction")
+    sc.add_argument("--method", choices=sorted(METHODS), default="endorm")
+    sc.add_argument("--tokens", action="store_true", help="per-token table: token, log pi, V, r_hat (endorm)")
+    sc.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_option_flags(sc, RewardOptions)
+    sc.add_argument("--dtype", default=None, help="e.g. float32, bfloat16 (default: the checkpoint's)")
+    sc.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    sc.set_defaults(func=run)
