@@ -34,7 +34,7 @@ from .templates import Encoded, check_template, default_template, encode
 class TokenRewards:
     """Per-token quantities of one response (Eq. 10-12), as ``EndogenousReward.token_rewards`` gives them.
 
-    Fields (n = the response's length in tokens; every quantity in nats), named as in ``endorm.tabular``:
+    Fields (n = the response's length in tokens; log pi in nats, f, V and r_hat in alpha*nats), named as in ``endorm.tabular``:
         token_ids: the response's token ids y_1..y_n, [n] list of int.
         tokens: each token's text, [n] list of str (cut from the text by character offsets when known).
         endogenous_reward: r_hat_t = f_t[y_t] - V(s_{t+1}) (Eq. 10), float64 [n]; alias ``rewards``.
@@ -134,7 +134,7 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
             system: the system prompt / instruction: None, one str for every item, or one str/None per item.
 
         Returns:
-            list of float, one per item, in nats; higher is better.
+            list of float, one per item (alpha*nats for kind "reward", nats for "logprob"); higher is better.
 
         Raises:
             TypeError, ValueError: as ``token_rewards``.
@@ -236,7 +236,7 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         return self._head
 
     def _head_into(self, hk, buf):
-        """float32 logits [rows, vocab] (nats) of hidden states ``hk`` [rows, hidden], written into ``buf[:rows]``.
+        """float32 logits [rows, vocab] (alpha*nats) of hidden states ``hk`` [rows, hidden], written into ``buf[:rows]``.
 
         Bias, ``logit_scale`` and ``final_logit_softcapping`` are applied as the model does. Returns the view.
         """
@@ -281,7 +281,7 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         self._head_checked = True
 
     def _forward(self, items, indices):
-        """Per item: (selected logits f_t[y_t] [n], values V(s_t) [n+1]), float64 nats; whole texts, batched."""
+        """Per item: (selected logits f_t[y_t] [n], values V(s_t) [n+1]), float64 alpha*nats; whole texts, batched."""
         import torch
 
         with torch.inference_mode():
@@ -319,7 +319,7 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
 
     # ------------------------------------------------------------------ the LM head on the rows
     def _stats(self, h, items, indices):
-        """Per item: (f_t[y_t] [n], V(s_t) [n+1]), float64 nats, from its rows of ``h`` [sum(n+1), hidden].
+        """Per item: (f_t[y_t] [n], V(s_t) [n+1]), float64 alpha*nats, from its rows of ``h`` [sum(n+1), hidden].
 
         The head runs on chunks of rows into one float32 buffer [chunk, vocab] of ``chunk_mb`` MiB.
 
@@ -359,10 +359,10 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         return out
 
     def _finish(self, e: Encoded, sel: np.ndarray, values: np.ndarray) -> TokenRewards:
-        """One item's ``TokenRewards`` (Eq. 10, 11, Appendix C) from f_t[y_t] ``sel`` [n], V(s_t) ``values`` [n+1]."""
+        """One item's ``TokenRewards`` (Eq. 10, Eq. 9, Appendix C) from f_t[y_t] ``sel`` [n], V(s_t) ``values`` [n+1]."""
         n = e.end - e.start
         next_value = float(values[n]) if self.terminal == "model" else 0.0
-        rewards, log_probs = token_quantities(sel, values, self.alpha, next_value)  # Eq. 10, 11
+        rewards, log_probs = token_quantities(sel, values, self.alpha, next_value)  # Eq. 10, Eq. 9
         score = appendix_c_score(rewards if self.kind == "reward" else log_probs, self.gamma, self.floor)
         ids = e.input_ids[e.start:e.end]
         tokens = list(e.token_text) if e.token_text else [self.tokenizer.decode([t]) for t in ids]

@@ -202,7 +202,7 @@ def check_theorem2(seed: int = 0, n_instances: int = 6, horizons=DEFAULT_HORIZON
     """Theorem 2: exact gaps on random trees and the H vs H^2 slopes on the compounding family.
 
     The BC bound is also checked on ``family`` (default ``CompoundingFamily()``) at ``horizons``, where only the H^2
-    form holds: on its flip-free variant sum_h E_{d_h^E} TV_h is below the gap (tests/test_theorems.py shows it).
+    form holds: on its flip-free variant sum_h E_{d_h^E} TV_h is below the gap (tests/tabular/test_theorems.py shows it).
 
     Returns:
         ``CheckReport`` of nine ``theorem2.*`` rows (bounds, slopes, family regime, RL gap per step).

@@ -15,7 +15,7 @@ from .planning import row_logsumexp
 
 
 def soft_value(mdp: TokenMDP, logits: Layered, alpha: float) -> Layered:
-    """Soft value of the logits, V_f(s) = alpha * logsumexp_a f(s, a) / alpha (the normalizer of Eq. 9).
+    """Soft value of the logits, V_f(s) = alpha * logsumexp_a(f(s, a) / alpha) (the normalizer of Eq. 9).
 
     Args:
         logits: layered f, layer h of shape [n_h, V] (alpha*nats).

@@ -51,7 +51,7 @@ def maxdiff(a, b) -> float:
 
 
 def tol(inst, *extra) -> float:
-    """Exact-identity tolerance: 1e-10 * H * max(1, max|Q|) (tests/STYLE)."""
+    """Exact-identity tolerance: 1e-10 * H * max(1, max|Q|) (tabular/checks.py::exact_tol)."""
     from endorm.tabular.checks import exact_tol
 
     return exact_tol(inst, *extra)

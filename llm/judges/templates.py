@@ -1,6 +1,6 @@
 """The Appendix D judge prompts, verbatim from the paper, with and without the instruction block.
 
-See ``endorm.llm.judges`` for what the ``*_NO_INSTRUCTION`` variants drop and how the
+See ``endorm.llm.judges.models`` for what the ``*_NO_INSTRUCTION`` variants drop and how the
 prompts are rendered.
 """
 

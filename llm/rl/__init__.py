@@ -8,6 +8,13 @@ _LAZY = {"EndogenousRewardFunction": "reward_fn", "EndogenousGRPOTrainer": "rewa
          "check_same_tokenizer": "reward_fn", "grpo_config": "reward_fn"}
 
 
+__all__ = list(_LAZY)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name):
     if name in _LAZY:
         import importlib

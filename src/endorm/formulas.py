@@ -1,7 +1,7 @@
 """The paper's per-token formulas on plain arrays, shared by ``endorm.tabular`` and ``endorm.llm``.
 
 For one response y_1..y_n after a context, with f_t[y_t] the logit of the chosen token at the
-state s_t before it and V(s_t) = alpha * logsumexp(f_t / alpha) (nats):
+state s_t before it and V(s_t) = alpha * logsumexp(f_t / alpha) (alpha*nats; log pi in nats):
 
     log pi(y_t | s_t) = (f_t[y_t] - V(s_t)) / alpha                 Eq. 9 (pi_f = softmax(f / alpha))
     r_hat(s_t, y_t)   = f_t[y_t] - V(s_{t+1})                        Eq. 10 (inverse soft Bellman)
@@ -9,7 +9,7 @@ state s_t before it and V(s_t) = alpha * logsumexp(f_t / alpha) (nats):
 
 V(s_{n+1}) is 0 at the end of an episode (Eq. 12: the last reward is the logit itself) or the
 model's own value there (``terminal="model"``). With gamma = 1, floor = 0 and x = r_hat the score
-telescopes to alpha * log pi(y | x) + V(s_1) (Eq. 12-13).
+telescopes to alpha * log pi(y | x) + V(s_1) (Eq. 12).
 
 numpy only (float64); no torch, so ``endorm.tabular`` can use it.
 """
@@ -93,14 +93,14 @@ def token_quantities(selected, values, alpha: float, next_value: float = 0.0) ->
     """Per-token r_hat (Eq. 10) and log pi (Eq. 9) of one response from its logits.
 
     Args:
-        selected: f_t[y_t], the chosen tokens' logits, [n] (nats).
+        selected: f_t[y_t], the chosen tokens' logits, [n] (alpha*nats).
         values: V(s_t) = alpha * logsumexp(f_t / alpha) for t = 1..n, [n] (or [n+1]: the extra
             last entry is ignored; pass the value after the last token as ``next_value``).
         alpha: the temperature of pi_f = softmax(f / alpha), > 0.
-        next_value: V(s_{n+1}) in nats; 0.0 for the end of an episode (Eq. 12).
+        next_value: V(s_{n+1}) in alpha*nats; 0.0 for the end of an episode (Eq. 12).
 
     Returns:
-        (rewards [n], log_probs [n]), float64 nats: r_hat_t = f_t[y_t] - V(s_{t+1}) and
+        (rewards [n] in alpha*nats, log_probs [n] in nats), float64: r_hat_t = f_t[y_t] - V(s_{t+1}) and
         log pi_t = (f_t[y_t] - V(s_t)) / alpha.
 
     Raises:
@@ -117,11 +117,11 @@ def appendix_c_score(x, gamma: float = 1.0, floor: float = 0.0) -> float:
     """The Appendix C score sum_t max(gamma^(t-1), floor) * x_t (Eq. 12 when gamma = 1).
 
     Args:
-        x: per-token r_hat or log pi, [n] (nats).
+        x: per-token r_hat (alpha*nats) or log pi (nats), [n].
         gamma, floor: the Appendix C weights (``appendix_c_weights``).
 
     Returns:
-        The score, a float in nats.
+        The score, a float (in the units of ``x``).
 
     Raises:
         TypeError, ValueError: from ``check_weights``.

@@ -18,6 +18,6 @@ def register(sub) -> None:
     """Add ``endorm demo`` to the subparsers ``sub``: flags --quick, --out (default demo_out), --seed."""
     p = sub.add_parser("demo", help="ground-truth token-world study of the endogenous reward")
     p.add_argument("--quick", action="store_true", help="small world, under a minute on CPU")
-    p.add_argument("--out", default="demo_out", help="output directory")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the worlds, training and sampling (default 0)")
     p.set_defaults(func=run)

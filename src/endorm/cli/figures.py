@@ -26,5 +26,10 @@ def register(sub) -> None:
     f = sub.add_parser("figures", help="regenerate every figure (PNG + JSON) into --out")
     f.add_argument("--out", default="figures", help="output folder (default ./figures)")
     f.add_argument("--quick", action="store_true", help="smaller settings, for smoke tests")
-    f.add_argument("--only", nargs="*", metavar="NAME", help="only these figures (module names)")
+    import pkgutil
+
+    from endorm import paper_figures
+
+    names = sorted(m.name for m in pkgutil.iter_modules(paper_figures.__path__) if not m.name.startswith("_"))
+    f.add_argument("--only", nargs="*", metavar="NAME", help=f"only these figures, among: {', '.join(names)}")
     f.set_defaults(func=run)

@@ -6,6 +6,8 @@ import argparse
 from endorm.formulas import KINDS
 from endorm.llm.rl.train import OPTIONS
 
+METAVARS = {"model": "DIR", "prompts": "FILE", "out": "DIR", "reward_model": "DIR"}
+
 
 def run(args) -> int:
     """Merge defaults < ``--config`` YAML < the flags given, then train.
@@ -24,7 +26,7 @@ def register(sub) -> None:
     from endorm.llm.rl import train as module
 
     p = sub.add_parser("rl", help="GRPO fine-tuning with the endogenous reward (TRL)",
-                       description=module.__doc__.split("\n\n")[0])
+                       description=module.__doc__.split("\n\n")[0].replace("``", ""))
     for name, (typ, _, text) in OPTIONS.items():
         flag = "--" + name.replace("_", "-")
         if name == "bf16":
@@ -32,6 +34,8 @@ def register(sub) -> None:
         elif typ is bool:
             p.add_argument(flag, action="store_true", default=None, help=text)
         else:
-            p.add_argument(flag, type=typ, default=None, help=text, choices=KINDS if name == "kind" else None)
+            required = " (required: a flag or the --config key)" if name in ("model", "prompts", "out") else ""
+            p.add_argument(flag, type=typ, default=None, help=text + required, choices=KINDS if name == "kind" else None,
+                           metavar=METAVARS.get(name))
     p.add_argument("--config", metavar="YAML", help="YAML file of option: value (flags given explicitly win)")
     p.set_defaults(func=run)

@@ -31,9 +31,9 @@ def run(args) -> int:
         SystemExit: ``--tokens`` without ``--method endorm``, or ``pairwise`` without exactly two responses.
     """
     if args.tokens and args.method != "endorm":
-        raise SystemExit("--tokens is only available with --method endorm")
+        raise ValueError("--tokens is only available with --method endorm")
     if args.method == "pairwise" and len(args.response) != 2:
-        raise SystemExit("--method pairwise needs exactly two --response (first, second)")
+        raise ValueError("--method pairwise needs exactly two --response (first, second)")
     rm = _load_method(args)
     n = len(args.response)
     prompts, system = [args.prompt] * n, args.system
@@ -73,11 +73,12 @@ def register(sub) -> None:
     """
     sc = sub.add_parser("score", help="score responses with a local causal LM (EndoRM or a judge baseline)")
     sc.add_argument("--model", required=True, metavar="DIR", help="local Hugging Face model directory")
-    sc.add_argument("--prompt", required=True, metavar="TEXT")
+    sc.add_argument("--prompt", required=True, metavar="TEXT", help="the prompt (user turn)")
     sc.add_argument("--response", required=True, action="append", metavar="TEXT",
                     help="response to score (repeat for several; pairwise: first, second)")
     sc.add_argument("--system", metavar="TEXT", help="system prompt / instruction")
-    sc.add_argument("--method", choices=sorted(METHODS), default="endorm")
+    sc.add_argument("--method", choices=sorted(METHODS), default="endorm",
+                    help="endorm (the endogenous reward, default) or an Appendix D judge")
     sc.add_argument("--tokens", action="store_true", help="per-token table: token, log pi, V, r_hat (endorm)")
     sc.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_option_flags(sc, RewardOptions)

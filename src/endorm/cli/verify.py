@@ -44,7 +44,7 @@ def register(sub) -> None:
     """Add ``endorm verify`` to the subparsers ``sub``: flags --quick, --json PATH, --seed, --no-progress."""
     v = sub.add_parser("verify", help="check every claim of the paper exactly on token MDPs")
     v.add_argument("--quick", action="store_true", help="fewer random instances (CI smoke run, seconds)")
-    v.add_argument("--json", metavar="PATH", help="also write {'checks': [...]} to PATH")
+    v.add_argument("--json", metavar="PATH", help='also write {"checks": [...]} to PATH (JSON)')
     v.add_argument("--seed", type=int, default=0, help="seed of the random instances (default 0)")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     v.set_defaults(func=run)
