@@ -29,9 +29,10 @@ def test_score_chunk_matches_single_calls(model_dir):
     rm = EndogenousReward.from_pretrained(model_dir)
     recs = _records(3)
     out = score_chunk("endorm", rm, recs, lambda r: "sys")
+    # other batch shapes, other float32 kernels: equal to float32 rounding (scores ~20; a mix-up would be ~1)
     for r, o in zip(recs, out):
-        assert o["chosen"] == pytest.approx(rm.score([r.prompt] * 2, list(r.chosen), "sys"), abs=1e-9)
-        assert o["rejected"] == pytest.approx(rm.score([r.prompt] * 2, list(r.rejected), "sys"), abs=1e-9)
+        assert o["chosen"] == pytest.approx(rm.score([r.prompt] * 2, list(r.chosen), "sys"), abs=1e-5)
+        assert o["rejected"] == pytest.approx(rm.score([r.prompt] * 2, list(r.rejected), "sys"), abs=1e-5)
 
 
 def test_pairwise_prefs_are_p_chosen_better(model_dir):
@@ -39,7 +40,7 @@ def test_pairwise_prefs_are_p_chosen_better(model_dir):
     r = _records(1)[0]
     prefs = score_chunk("pairwise", pw, [r], lambda r: None)[0]["prefs"]
     assert len(prefs) == 2 and len(prefs[0]) == 2
-    assert prefs[1][0] == pytest.approx(pw.compare([r.prompt], [r.rejected[0]], [r.chosen[1]])[0], abs=1e-9)
+    assert prefs[1][0] == pytest.approx(pw.compare([r.prompt], [r.rejected[0]], [r.chosen[1]])[0], abs=1e-6)
 
 
 def split_for_process(items: list, rank: int, world: int) -> list:
@@ -73,7 +74,7 @@ def test_resume_after_a_kill_loses_nothing_and_scores_nothing_twice(model_dir, t
     got = read_jsonl(part)
     assert sorted(d["id"] for d in got) == sorted(r.id for r in recs)  # each exactly once
     for d in got:
-        assert d["chosen"] == pytest.approx(reference[d["id"]]["chosen"], abs=1e-9)
+        assert d["chosen"] == pytest.approx(reference[d["id"]]["chosen"], abs=1e-5)  # other chunks: float32
     assert run_scoring(recs, {"endorm": rm}, part, {"default": None}, progress=False) == 0
 
 
