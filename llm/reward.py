@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from endorm.formulas import KINDS, TERMINALS, appendix_c_score, check_alpha, check_weights, token_quantities
+from endorm.formulas import appendix_c_score, check_alpha, check_weights, token_quantities
 
 from .base import FromPretrained, PointwiseCompare, as_batch, context_length, ensure_pad_token, length_batches
+from .options import RewardOptions
 from .prefix import SharedPromptMixin
 from .templates import Encoded, check_template, default_template, encode
 
@@ -104,12 +105,9 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
     def __init__(self, model, tokenizer, alpha=1.0, gamma=1.0, floor=0.0, kind="reward", terminal="zero",
                  template=None, batch_size=8, truncate=False, max_length=None, chunk_mb=64, progress=None,
                  head_dtype="float32", share_prompt=True):
+        RewardOptions(alpha=alpha, gamma=gamma, floor=floor, kind=kind, terminal=terminal).check()  # one rule set
         self.alpha = check_alpha(alpha, "alpha")
         self.gamma, self.floor = check_weights(gamma, floor)
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if terminal not in TERMINALS:
-            raise ValueError(f"terminal must be one of {TERMINALS}, got {terminal!r}")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         self.kind, self.terminal, self.batch_size = kind, terminal, int(batch_size)
