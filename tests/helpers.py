@@ -1,14 +1,30 @@
 """Helpers shared by the tests (``from helpers import ...``; tests/ is on the path, see pyproject.toml)."""
 from __future__ import annotations
 
+import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 from hypothesis import strategies as st
 
 
 ALPHAS = [1e-3, 0.05, 0.2, 1.0, 2.5, 5.0]
+
+#: The real benchmark files and tokenizers: ``../shared`` beside the repository (or $ENDORM_SHARED).
+SHARED = Path(os.environ.get("ENDORM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def shared_path(*parts) -> Path:
+    """A path under ``SHARED``; skips the test with the reason when it is absent (e.g. in a user's clone)."""
+    import pytest
+
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: the real files live in ../shared beside the repository (absent in a "
+                    "user's clone); set ENDORM_SHARED to point at a copy")
+    return path
 
 
 @st.composite
