@@ -43,10 +43,12 @@ class PointwiseCompare:
 
 
 def as_batch(prompts, responses, system, name: str = "responses"):
-    """Normalize (prompts, responses, system) to equal-length lists; a str is one item.
+    """Normalize (prompts, responses, system) to equal-length lists; a str (or one conversation) is one item.
 
     Args:
-        prompts, responses: a str or a sequence of str.
+        prompts: a str or a conversation (a list of ``{"role", "content"}`` mappings: one item), or a
+            sequence of them (``templates.as_messages`` checks each conversation).
+        responses: a str or a sequence of str.
         system: None or a str (repeated for every item), or one str/None per item.
         name: what ``responses`` is called in error messages (e.g. ``"first"``, ``"second"``).
 
@@ -55,9 +57,12 @@ def as_batch(prompts, responses, system, name: str = "responses"):
 
     Raises:
         ValueError: lengths differ (``prompts and responses must have the same length, got 2 and 3``).
-        TypeError: an item is not a str (``item 1: prompt and response must be str, got str, int``).
+        TypeError: an item is not a str (``item 1: prompt must be a str or a list of chat messages and
+            response a str, got str, int``).
     """
-    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    one = isinstance(prompts, str) or (isinstance(prompts, (list, tuple)) and bool(prompts)
+                                       and all(hasattr(m, "get") for m in prompts))
+    prompts = [prompts] if one else list(prompts)
     responses = [responses] if isinstance(responses, str) else list(responses)
     if len(prompts) != len(responses):
         raise ValueError(f"prompts and {name} must have the same length, got {len(prompts)} and {len(responses)}")
@@ -71,8 +76,9 @@ def as_batch(prompts, responses, system, name: str = "responses"):
             if s is not None and not isinstance(s, str):
                 raise TypeError(f"item {i}: system (the instruction) must be a str or None, got {type(s).__name__}")
     for i, (p, r) in enumerate(zip(prompts, responses)):
-        if not isinstance(p, str) or not isinstance(r, str):
-            raise TypeError(f"item {i}: prompt and response must be str, got {type(p).__name__}, {type(r).__name__}")
+        if not isinstance(p, (str, list, tuple)) or not isinstance(r, str):
+            raise TypeError(f"item {i}: prompt must be a str or a list of chat messages and response a str, got "
+                            f"{type(p).__name__}, {type(r).__name__}")
     return prompts, responses, system
 
 

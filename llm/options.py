@@ -1,7 +1,7 @@
 """The reward options, declared once: the CLI, ``bench``, ``rl`` and the TRL reward function use them.
 
 ``RewardOptions`` holds what changes an endogenous-reward score (the paper's alpha, the Appendix C
-gamma and floor, the score kind, the terminal value, the prompt template, truncation). Each field's
+gamma and floor, the score kind, the terminal value, the prompt template, truncation, the end token). Each field's
 metadata carries its help text and choices, from which ``endorm.cli`` builds the flags, so a
 default or a rule lives in one place; ``check()`` validates with the same rules as
 ``endorm.tabular`` (``endorm.formulas``).
@@ -30,6 +30,8 @@ class RewardOptions:
         terminal: V(s_{n+1}): "zero" (Eq. 12) or "model" (the model's value after the last token).
         template: "chat", "appendix-d", "plain" or None (chat if the tokenizer has a chat template).
         truncate: drop context tokens from the left when a text is longer than the model's context.
+        end_token: score the response's end-of-turn token (``endorm.llm.templates``); the flag is
+            ``--no-end-token``.
     """
 
     alpha: float = _opt(1.0, "alpha, the temperature of pi_f = softmax(f / alpha) (default 1.0: the raw logits)")
@@ -40,6 +42,8 @@ class RewardOptions:
     template: str | None = _opt(None, "prompt layout: chat, appendix-d or plain (default: chat if the tokenizer "
                                       "has a chat template, else plain)", TEMPLATE_NAMES)
     truncate: bool = _opt(False, "drop context from the left if a text is longer than the model's context")
+    end_token: bool = _opt(True, "do not score the response's end-of-turn token (scored by default: the first "
+                                 "special token after the response, e.g. <|im_end|>, else the EOS)")
 
     def check(self) -> "RewardOptions":
         """Validate every option with the rules of ``endorm.formulas``.

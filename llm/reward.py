@@ -94,6 +94,10 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         progress: show a progress bar (default: when there are more than 4 batches).
         share_prompt: run a prompt shared by several items once and reuse its KV cache
             (default True; see the module docstring); False scores every item's full text.
+        end_token: score the response's end-of-turn token (default True: the first special token the
+            layout puts after the response, else the EOS appended; ``endorm.llm.templates``); False: only
+            the content's tokens.
+        chat_template_kwargs: extra variables of the chat template, e.g. Qwen3's ``{"enable_thinking": False}``.
 
     Raises:
         TypeError: alpha, gamma or floor is not a number.
@@ -104,7 +108,7 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
 
     def __init__(self, model, tokenizer, alpha=1.0, gamma=1.0, floor=0.0, kind="reward", terminal="zero",
                  template=None, batch_size=8, truncate=False, max_length=None, chunk_mb=64, progress=None,
-                 head_dtype="float32", share_prompt=True):
+                 head_dtype="float32", share_prompt=True, end_token=True, chat_template_kwargs=None):
         RewardOptions(alpha=alpha, gamma=gamma, floor=floor, kind=kind, terminal=terminal).check()  # one rule set
         self.alpha = check_alpha(alpha, "alpha")
         self.gamma, self.floor = check_weights(gamma, floor)
@@ -120,7 +124,8 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         self.truncate, self.chunk_mb, self.progress = bool(truncate), float(chunk_mb), progress
         self.head_dtype = head_dtype
         self._head, self._head_checked = None, False
-        self.share_prompt = bool(share_prompt)
+        self.share_prompt, self.end_token = bool(share_prompt), bool(end_token)
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self._share_ok, self._share_checked = True, False  # cleared if the model cannot share a prompt
 
     # ------------------------------------------------------------------ public API
@@ -128,8 +133,11 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         """One score per (prompt, response): the Appendix C sum (Eq. 12 with the defaults).
 
         Args:
-            prompts, responses: a str (one item) or equal-length sequences of str.
-            system: the system prompt / instruction: None, one str for every item, or one str/None per item.
+            prompts: a str or a conversation (a list of ``{"role", "content"}`` messages ending with a user
+                turn; only the response, the next assistant turn, is scored), or a sequence of them.
+            responses: a str (one item) or a sequence of str, as many as prompts.
+            system: the system prompt / instruction: None, one str for every item, or one str/None per
+                item; it replaces a conversation's own system message.
 
         Returns:
             list of float, one per item (alpha*nats for kind "reward", nats for "logprob"); higher is better.
@@ -149,17 +157,20 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
             list of ``TokenRewards``, one per item, in input order.
 
         Raises:
-            TypeError: an item is not a str (``item 1: prompt and response must be str, got str, int``).
-            ValueError: lengths differ; an item cannot be encoded (``item 2: empty response: ...``); or as
+            TypeError: an item of the wrong type (``item 1: prompt must be a str or a list of chat messages and
+                response a str, got str, int``; ``item 0: prompt message 1: content must be a str, ...``).
+            ValueError: lengths differ; an item cannot be encoded (``item 2: empty response: ...``; ``item 0:
+                prompt message 2: the conversation must end with a user turn ...``); or as
                 ``token_rewards_from_ids``.
         """
         prompts, responses, system = as_batch(prompts, responses, system)
         encoded = []
         for i, (p, r, s) in enumerate(zip(prompts, responses, system)):
             try:
-                encoded.append(encode(self.tokenizer, p, r, s, self.template))
-            except ValueError as e:
-                raise ValueError(f"item {i}: {e}") from None
+                encoded.append(encode(self.tokenizer, p, r, s, self.template, self.end_token,
+                                      self.chat_template_kwargs))
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"item {i}: {e}") from None
         return self.token_rewards_from_ids(encoded)
 
     def token_rewards_from_ids(self, encoded) -> list:
@@ -210,7 +221,8 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
             return Encoded(ids, e.start, e.end, e.token_text)
         if not self.truncate:
             raise ValueError(f"item {i}: the text has {len(ids)} tokens, longer than the model's context of "
-                             f"{self.max_length}; shorten it or pass truncate=True to drop context from the left")
+                             f"{self.max_length}; shorten it, or drop context from the left with truncate=True "
+                             "(--truncate)")
         if e.end - e.start + 1 > self.max_length:
             raise ValueError(f"item {i}: the response alone has {e.end - e.start} tokens, longer than the model's "
                              f"context of {self.max_length} (with one context token)")

@@ -1,13 +1,38 @@
 """Lay out (system, prompt, response) as model text and find the response's tokens.
 
+Prompts: a str (one user turn) or a conversation, a sequence of chat messages
+``{"role": "system" | "user" | "assistant", "content": str}`` that ends with a user turn
+(``as_messages``); the response is the next assistant turn, the only one scored.
+
 Templates:
 
-* ``"chat"``: system = instruction, user = query, assistant = response, through the
-  tokenizer's chat template (the default when it has one; what public
-  reimplementations of the paper score).
-* ``"appendix-d"``: the paper's Appendix D layout, query and response inside the user
-  turn: ``"### Query\\n{query}\\n### Response\\n{response}"`` (system = instruction).
-* ``"plain"``: ``system + "\\n\\n" + prompt + response``, for base models.
+* ``"chat"``: system = instruction, the conversation, then the response as the assistant's
+  turn, through the tokenizer's chat template (the default when it has one). The context is
+  exactly what ``apply_chat_template(messages, add_generation_prompt=True)`` gives, the text
+  the model sees when it writes the response (a template that ignores ``add_generation_prompt``
+  gives the text its assistant turn has before the content instead, when that text begins with
+  the conversation's rendering); the response follows verbatim, then what the
+  template appends after an assistant turn's content (its end-of-turn marker). So a template
+  that adds, strips or rewrites text around the assistant's content (Qwen3's empty
+  ``<think>`` block, Llama-3's ``trim``, Mistral's system message on the last user turn) cannot
+  change the context or the response.
+* ``"appendix-d"``: the paper's Appendix D layout, query and response inside the user turn:
+  ``"### Query\n{query}\n### Response\n{response}"`` (system = instruction).
+* ``"plain"``: ``system + "\n\n" + prompt + response``, for base models.
+
+Outside a chat template a conversation is written as a transcript (``transcript``):
+``"User: ...\n\nAssistant: ...\n\nUser: ..."``; a single user turn is its bare text, so a str
+prompt and ``[{"role": "user", "content": prompt}]`` give the same text everywhere. The
+plain layout of a conversation ends with ``"\n\nAssistant: "`` before the response.
+
+The end token (``end_token=True``, the default of every command): the response ends with its
+end-of-turn token, the first special token (the EOS or an added special token such as
+``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``) that the layout puts after the response, and
+that token is scored: it is the action that ends the response (Eq. 12's terminal step; what
+``endorm rl`` scores as the completion's EOS). Tokens between the content and that marker are
+scored too; tokens after it (Qwen's trailing ``"\n"``) never are. Where the layout puts no
+special token after the response (``"plain"``, or a chat template without one) the tokenizer's
+EOS is appended, as generation would end. ``end_token=False`` stops before it.
 
 The full text is tokenized once with character offsets; the response's tokens are
 those whose character span overlaps the response's span. Tokenizing the response
@@ -64,13 +89,14 @@ def check_template(tokenizer, template: str) -> str:
 _SLOT = "\u2063endorm-response-slot\u2063"  # no whitespace: no template trims or splits it
 
 
-def apply_chat(tokenizer, messages, generation_prompt: bool) -> str:
+def apply_chat(tokenizer, messages, generation_prompt: bool, chat_template_kwargs=None) -> str:
     """Chat-template text; a template that refuses a system role gets it prepended to the first user turn.
 
     Args:
         tokenizer: a tokenizer with a chat template.
         messages: list of ``{"role": ..., "content": ...}`` dicts.
         generation_prompt: append the assistant header (``add_generation_prompt``).
+        chat_template_kwargs: extra variables of the template (e.g. Qwen3's ``{"enable_thinking": False}``).
 
     Returns:
         The text (str, not tokenized); the system text joins the first user turn after a blank line.
@@ -79,7 +105,7 @@ def apply_chat(tokenizer, messages, generation_prompt: bool) -> str:
         Exception: what ``apply_chat_template`` raises (e.g. jinja's ``TemplateError``) when there is no
             leading system message to move, or again without it.
     """
-    kw = dict(tokenize=False, add_generation_prompt=generation_prompt)
+    kw = dict(chat_template_kwargs or {}, tokenize=False, add_generation_prompt=generation_prompt)
     try:
         return tokenizer.apply_chat_template(messages, **kw)
     except Exception:  # noqa: BLE001 -- jinja raises TemplateError subclasses for "no system role"
@@ -88,6 +114,74 @@ def apply_chat(tokenizer, messages, generation_prompt: bool) -> str:
         sys_text, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
         rest[0]["content"] = f"{sys_text}\n\n{rest[0]['content']}"
         return tokenizer.apply_chat_template(rest, **kw)
+
+
+ROLES = ("system", "user", "assistant")
+
+
+def as_messages(prompt, system=None) -> list:
+    """The conversation of a prompt as chat messages, the system message (if any) first.
+
+    Args:
+        prompt: a str (one user turn) or a sequence of ``{"role", "content"}`` mappings, roles
+            among ``ROLES``, a system message only first, ending with a user turn.
+        system: a system prompt; it replaces the conversation's own system message. None or
+            blank: the conversation's own (or none).
+
+    Returns:
+        a new list of ``{"role": str, "content": str}`` dicts.
+
+    Raises:
+        TypeError: ``prompt`` is neither a str nor a sequence of mappings (``prompt must be a str or a list
+            of chat messages, got int``), a message without str role/content.
+        ValueError: an empty conversation, an unknown role, a system message after the first, a conversation
+            that does not end with a user turn (each message named by its index).
+    """
+    if isinstance(prompt, str):
+        msgs = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, (list, tuple)):
+        msgs = [_message(i, m) for i, m in enumerate(prompt)]
+    else:
+        raise TypeError(f"prompt must be a str or a list of chat messages, got {type(prompt).__name__}")
+    if not msgs:
+        raise ValueError("prompt: an empty conversation; give at least one user message")
+    for i, m in enumerate(msgs):
+        if m["role"] == "system" and i > 0:
+            raise ValueError(f"prompt message {i}: a system message must come first")
+    if msgs[-1]["role"] != "user":
+        raise ValueError(f"prompt message {len(msgs) - 1}: the conversation must end with a user turn (the "
+                         f"response is the next assistant turn), got role {msgs[-1]['role']!r}")
+    if system is not None and not isinstance(system, str):
+        raise TypeError(f"system must be a str or None, got {type(system).__name__}")
+    own = msgs[1:] if msgs[0]["role"] == "system" else msgs
+    if system and system.strip():
+        return [{"role": "system", "content": system}] + own
+    return msgs if len(own) < len(msgs) and msgs[0]["content"].strip() else own
+
+
+def _message(i: int, m) -> dict:
+    if not hasattr(m, "get"):
+        raise TypeError(f"prompt message {i} must be a mapping with 'role' and 'content', got {type(m).__name__}")
+    role, content = m.get("role"), m.get("content")
+    if role not in ROLES:
+        raise ValueError(f"prompt message {i}: role must be one of {ROLES}, got {role!r}")
+    if not isinstance(content, str):
+        raise TypeError(f"prompt message {i}: content must be a str, got {type(content).__name__}")
+    return {"role": role, "content": content}
+
+
+def transcript(messages) -> str:
+    """A conversation as plain text: ``"User: ...\n\nAssistant: ...\n\nUser: ..."``; one user turn is its bare text.
+
+    Args:
+        messages: chat messages without a system message (``as_messages``'s, system dropped).
+
+    Returns:
+        the text, a str.
+    """
+    if len(messages) == 1 and messages[0]["role"] == "user":
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
 
 
 def _fill_slot(layout: str, response: str):
@@ -99,42 +193,73 @@ def _fill_slot(layout: str, response: str):
     return layout[:i] + response + layout[i + len(_SLOT):], (i, i + len(response))
 
 
-def render(tokenizer, prompt: str, response: str, system, template: str):
-    """Lay out one item as text (module docstring: the three templates).
+def render(tokenizer, prompt, response: str, system, template: str, chat_template_kwargs=None):
+    """Lay out one item as text (module docstring: the prompts, the three templates).
 
-    Chat layouts are rendered with a placeholder in the response's place, which is then
-    replaced by the response verbatim: the response is never searched for in the text, and
-    a template that trims or rewrites message content cannot move or change it. A system
-    prompt that is None or blank means no system message.
+    Chat layouts are rendered with a placeholder in the response's place: the text after it is
+    what the template appends after the content (the end-of-turn marker). For ``"chat"`` the
+    context is the generation prompt's text; the response is never searched for in the text.
 
     Args:
+        prompt: a str or a conversation (``as_messages``).
         template: one of ``TEMPLATES`` (not checked here: any other name gives the "plain" layout).
+        chat_template_kwargs: extra variables of the chat template (``apply_chat``).
 
     Returns:
         (text, (char_start, char_end) of the response in text, whether the text came from a chat
         template and so carries its own special tokens).
 
     Raises:
-        ValueError: the chat template dropped or duplicated the response (``...; use template='plain'``).
+        ValueError, TypeError: a bad conversation (``as_messages``); the chat template dropped or duplicated
+            the response (``...; use template='plain'``).
     """
-    sys_msg = [{"role": "system", "content": system}] if system and system.strip() else []
+    msgs = as_messages(prompt, system)
+    sys_msg, turns = (msgs[:1], msgs[1:]) if msgs[0]["role"] == "system" else ([], msgs)
     chat = bool(getattr(tokenizer, "chat_template", None))
     if template == "chat":
-        msgs = sys_msg + [{"role": "user", "content": prompt}, {"role": "assistant", "content": _SLOT}]
-        return (*_fill_slot(apply_chat(tokenizer, msgs, False), response), True)
+        kw = chat_template_kwargs
+        layout = apply_chat(tokenizer, msgs + [{"role": "assistant", "content": _SLOT}], False, kw)
+        _fill_slot(layout, "")  # checks that the placeholder appears exactly once
+        context, suffix = _chat_context(tokenizer, msgs, layout[:layout.index(_SLOT)], kw), \
+            layout[layout.index(_SLOT) + len(_SLOT):]
+        return context + response + suffix, (len(context), len(context) + len(response)), True
+    sys_text = sys_msg[0]["content"] + "\n\n" if sys_msg else ""
     if template == "appendix-d":
-        head = f"### Query\n{prompt}\n### Response\n"
+        head = f"### Query\n{transcript(turns)}\n### Response\n"
         if chat:
-            layout = apply_chat(tokenizer, sys_msg + [{"role": "user", "content": head + _SLOT}], False)
+            layout = apply_chat(tokenizer, sys_msg + [{"role": "user", "content": head + _SLOT}], False,
+                                chat_template_kwargs)
             return (*_fill_slot(layout, response), True)
-        prefix = (system + "\n\n" if sys_msg else "") + head
+        prefix = sys_text + head
         return prefix + response, (len(prefix), len(prefix) + len(response)), False
-    prefix = (system + "\n\n" if sys_msg else "") + prompt
+    prefix = sys_text + transcript(turns) + ("" if len(turns) == 1 else "\n\nAssistant: ")
     return prefix + response, (len(prefix), len(prefix) + len(response)), False
 
 
-def encode(tokenizer, prompt: str, response: str, system=None, template: str = "chat") -> Encoded:
-    """Tokenize the laid-out text once, with offsets; locate the response's tokens.
+def _chat_context(tokenizer, msgs, before_slot: str, kw) -> str:
+    """The text before the response: the generation prompt's, unless the template ignores
+    ``add_generation_prompt`` (then the conversation as rendered before the placeholder)."""
+    gen, plain = apply_chat(tokenizer, msgs, True, kw), apply_chat(tokenizer, msgs, False, kw)
+    if gen == plain and before_slot.startswith(plain):
+        return before_slot
+    return gen
+
+
+def end_token_ids(tokenizer) -> set:
+    """The ids that end a response: the EOS and every added token marked special (``<|im_end|>``, ``<|eot_id|>``).
+
+    Returns:
+        a set of int (empty if the tokenizer has neither).
+    """
+    ids = {i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if getattr(t, "special", False)}
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return ids
+
+
+def encode(tokenizer, prompt, response: str, system=None, template: str = "chat", end_token: bool = True,
+           chat_template_kwargs=None) -> Encoded:
+    """Tokenize the laid-out text once, with offsets; locate the response's tokens and its end token.
 
     Chat-templated text carries its own special tokens (no extra ones are added); plain
     text gets the tokenizer's usual ones (e.g. a BOS). A token that straddles the
@@ -143,9 +268,13 @@ def encode(tokenizer, prompt: str, response: str, system=None, template: str = "
 
     Args:
         tokenizer: a fast tokenizer (character offsets are needed).
-        prompt, response: the item's texts; ``response`` must not be empty.
-        system: the system prompt / instruction; None or blank means none.
+        prompt: a str (the user turn) or a conversation ending with a user turn (``as_messages``).
+        response: the response's text; must not be empty.
+        system: the system prompt / instruction; None or blank means none (or the conversation's own).
         template: one of ``TEMPLATES``.
+        end_token: the response's range ends with its end-of-turn token (module docstring); False:
+            the content's tokens only.
+        chat_template_kwargs: extra variables of the chat template (``apply_chat``).
 
     Returns:
         ``Encoded``: ids [length], the response's range [start, end) with start >= 1, its tokens' text [n].
@@ -153,26 +282,43 @@ def encode(tokenizer, prompt: str, response: str, system=None, template: str = "
     Raises:
         ValueError: empty response; a slow tokenizer (``... gives no character offsets; load a fast
             tokenizer``); no token of the response found; the response starts the text and there is no
-            BOS/EOS; a chat template that drops or duplicates the response.
+            BOS/EOS; a chat template that drops or duplicates the response; a bad conversation.
+        TypeError: a prompt that is neither a str nor a list of messages.
     """
     if not response:
         raise ValueError("empty response: there is nothing to score")
-    text, (c0, c1), templated = render(tokenizer, prompt, response, system, template)
+    text, (c0, c1), templated = render(tokenizer, prompt, response, system, template, chat_template_kwargs)
     try:
         enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=not templated)
     except NotImplementedError:
         raise ValueError(f"{type(tokenizer).__name__} gives no character offsets; load a fast tokenizer "
                          "(use_fast=True) so the response's tokens can be located") from None
-    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
     inside = [i for i, (a, b) in enumerate(offsets) if b > a and a < c1 and b > c0]
     if not inside:
         raise ValueError(f"no token of the response {response[:40]!r} was found in the encoded text")
     start, end = inside[0], inside[-1] + 1
-    token_text = tuple(text[a:b] for a, b in offsets[start:end])
+    token_text = [text[a:b] for a, b in offsets[start:end]]
+    if end_token:
+        ids, end, token_text = _with_end_token(tokenizer, ids, offsets, text, end, token_text)
     if start == 0:
         bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         if bos is None:
             raise ValueError("the response starts the text and the tokenizer has no BOS/EOS token to condition "
                              "on; give a non-empty prompt")
-        ids, start, end = [bos] + list(ids), 1, end + 1
-    return Encoded(list(ids), start, end, token_text)
+        ids, start, end = [bos] + ids, 1, end + 1
+    return Encoded(ids, start, end, tuple(token_text))
+
+
+def _with_end_token(tokenizer, ids, offsets, text, end, token_text):
+    """(ids, end, token texts) with the end-of-turn token inside the range: the first end id after the
+    response (tokens before it included), else the EOS appended; unchanged if there is neither."""
+    enders = end_token_ids(tokenizer)
+    j = next((k for k in range(end, len(ids)) if ids[k] in enders), None)
+    if j is not None:
+        extra = [text[a:b] if b > a else tokenizer.convert_ids_to_tokens(ids[k])
+                 for k, (a, b) in zip(range(end, j + 1), offsets[end:j + 1])]
+        return ids, j + 1, token_text + extra
+    if tokenizer.eos_token_id is None:
+        return ids, end, token_text
+    return ids[:end] + [int(tokenizer.eos_token_id)], end + 1, token_text + [tokenizer.eos_token]

@@ -137,3 +137,49 @@ def word_tokenizer(words, pad_token: str | None = None, eos_token: str | None = 
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token=words[0]))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=pad_token, eos_token=eos_token)
+
+
+#: Turn markers of the chat templates in ``../shared/tokenizers/templates/`` that the Qwen vocabulary lacks;
+#: their own tokenizers have them as special tokens, so ``real_tokenizer(..., markers=True)`` adds them.
+TEMPLATE_MARKERS = ("<start_of_turn>", "<end_of_turn>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+                    "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "[INST]", "[/INST]")
+
+
+def real_tokenizer(path, markers: bool = False):
+    """A real tokenizer from a local folder (e.g. ``../shared/tokenizers/qwen2.5``), optionally with the turn
+    markers of other families' chat templates added as special tokens (``TEMPLATE_MARKERS``).
+
+    Returns:
+        the fast tokenizer (``AutoTokenizer``, local files only).
+
+    Raises:
+        OSError: the folder holds no tokenizer.
+    """
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if markers:
+        tok.add_special_tokens({"additional_special_tokens": list(TEMPLATE_MARKERS)})
+    return tok
+
+
+def save_tiny_qwen(path, tokenizer_dir, seed: int = 0, hidden: int = 16, layers: int = 2,
+                   max_positions: int = 8192) -> Path:
+    """A tiny random Qwen2-architecture model with a real tokenizer (its vocabulary, 151,665 ids for Qwen2.5),
+    written to ``path`` as a local Hugging Face model directory.
+
+    Args:
+        path: the output folder.
+        tokenizer_dir: a folder with a real tokenizer (``real_tokenizer``).
+        seed, hidden, layers, max_positions: as ``tiny_causal_lm``.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    tok = real_tokenizer(tokenizer_dir)
+    model = tiny_causal_lm("qwen2", len(tok), seed, max_positions, hidden, layers)
+    model.config.eos_token_id, model.config.pad_token_id = tok.eos_token_id, tok.pad_token_id
+    path = Path(path)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

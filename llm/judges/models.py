@@ -25,6 +25,14 @@ out with the tokenizer's chat template (system + user, ``add_generation_prompt=T
 template that refuses a system role gets ``JUDGE_SYSTEM + "\\n\\n"`` prepended to the user
 turn instead); without a chat template, as plain text
 ``"System: {system}\\n\\nUser: {user}\\n\\nAssistant:"`` with the tokenizer's special tokens.
+
+Conversations. A prompt may be a list of chat messages (``endorm.llm.templates.as_messages``);
+its transcript fills ``{query}`` (``"User: ...\\n\\nAssistant: ...\\n\\nUser: ..."``, one user turn
+being its bare text), its own system message is the instruction unless ``system`` is given, and
+the response(s) to judge are the next assistant turn (``prompts.fill``). The end-token rule of
+EndoRM (``endorm.llm.templates``) concerns the scored response's own turn; a judge reads the
+response as text inside its own prompt, which ends with the generation prompt where its answer
+token starts.
 """
 from __future__ import annotations
 

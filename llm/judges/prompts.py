@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..templates import apply_chat
+from ..templates import apply_chat, as_messages, transcript
 from .templates import JUDGE_SYSTEM, NO_SPELLINGS, YES_SPELLINGS
 
 
 # ---------------------------------------------------------------------- rendering
 def fill(template: str, no_instruction: str, instruction, **fields) -> str:
     """The judge's user turn (Appendix D): ``template`` with the instruction, or ``no_instruction`` without one.
+
+    A conversation as ``query`` (chat messages ending with a user turn, ``templates.as_messages``)
+    fills ``{query}`` with its transcript (``templates.transcript``: ``"User: ...\n\nAssistant: ...\n\nUser:
+    ..."``; one user turn is its bare text), and its own system message is the instruction when
+    ``instruction`` is None or blank. The responses fill their slots as they are.
 
     Args:
         template, no_instruction: an Appendix D template and its no-instruction variant (``str.format``).
@@ -21,11 +26,17 @@ def fill(template: str, no_instruction: str, instruction, **fields) -> str:
         The user turn, a str.
 
     Raises:
-        TypeError: ``instruction`` is neither a str nor None.
+        TypeError: ``instruction`` is neither a str nor None; a malformed conversation.
+        ValueError: a malformed conversation (``prompt message 2: ...``).
         KeyError: a placeholder of the template is missing from ``fields``.
     """
     if instruction is not None and not isinstance(instruction, str):
         raise TypeError(f"system (the instruction) must be a str or None, got {type(instruction).__name__}")
+    if not isinstance(fields.get("query", ""), str):
+        msgs = as_messages(fields["query"], instruction)
+        if msgs[0]["role"] == "system":
+            instruction, msgs = msgs[0]["content"], msgs[1:]
+        fields = {**fields, "query": transcript(msgs)}
     if instruction is None or not instruction.strip():
         return no_instruction.format(**fields)
     return template.format(instruction=instruction, **fields)

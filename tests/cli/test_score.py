@@ -34,7 +34,7 @@ def test_tokens_table(model_dir, capsys):
     assert cli.main(["score", "--model", str(model_dir), "--prompt", "Hi", "--response", "Hello world", "--tokens",
                      "--json"]) == 0
     tok = json.loads(capsys.readouterr().out)["tokens"][0]
-    assert "".join(tok["tokens"]) == "Hello world"
+    assert "".join(tok["tokens"]) == "Hello world<|im_end|>"  # the end-of-turn token is scored
     assert len(tok["log_probs"]) == len(tok["values"]) == len(tok["rewards"]) == len(tok["token_ids"])
 
 

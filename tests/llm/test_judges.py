@@ -241,7 +241,7 @@ def test_protocol_and_bad_input(rich):
         assert j.compare([], [], []) == []
         with pytest.raises(ValueError, match="same length"):
             j.compare(["a", "b"], ["x"], ["y", "z"])
-        with pytest.raises(TypeError, match="must be str"):
+        with pytest.raises(TypeError, match="response a str, got str, int"):
             j.compare(["a"], [3], ["y"])
         with pytest.raises(ValueError, match="one per prompt"):
             j.compare(["a"], ["x"], ["y"], system=["s", "t"])
@@ -250,7 +250,7 @@ def test_protocol_and_bad_input(rich):
         assert j.score([], []) == []
         with pytest.raises(ValueError, match="same length"):
             j.score(["a", "b"], ["x"])
-        with pytest.raises(TypeError, match="must be str"):
+        with pytest.raises(TypeError, match="response a str, got str, NoneType"):
             j.score(["a"], [None])
     with pytest.raises(TypeError, match="instruction"):
         v.score(["a"], ["x"], system=[3])

@@ -83,7 +83,7 @@ def test_shared_prompt_equals_the_plain_path(model_dirs, arch, batch_size, monke
     # order preserved: item i is (prompt i, response i)
     for (p, r, s), g in zip(ITEMS, got):
         e = encode(shared.tokenizer, p, r, s, shared.template)
-        assert g.token_ids == e.input_ids[e.start:e.end] and "".join(g.tokens) == r
+        assert g.token_ids == e.input_ids[e.start:e.end] and "".join(g.tokens) == r + "<|im_end|>"  # the end token
     # and each item alone (the plain path) gives the same
     for i in (0, 3, 5):
         p, r, s = ITEMS[i]

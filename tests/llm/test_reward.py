@@ -91,7 +91,7 @@ def test_log_probs_match_a_full_forward(model_dirs, arch):
             lp = torch.log_softmax(rm.model(torch.tensor([e.input_ids])).logits[0].double(), -1)
         ref = [lp[t - 1, e.input_ids[t]].item() for t in range(e.start, e.end)]
         np.testing.assert_allclose(o.log_probs, ref, atol=1e-5)
-        assert "".join(o.tokens) == r and o.token_ids == e.input_ids[e.start:e.end]
+        assert "".join(o.tokens) == r + "<|im_end|>" and o.token_ids == e.input_ids[e.start:e.end]
         # Eq. 11 per token: r_hat = alpha log pi + V(s) - V(s')
         nxt = np.append(o.values[1:], o.next_value)
         np.testing.assert_allclose(o.rewards, o.log_probs + o.values - nxt, atol=1e-9)
@@ -111,7 +111,7 @@ def test_response_tokens_come_from_the_full_text_not_from_the_response_alone(mod
     """'Respo' + 'nse 2': the full text has the merged token 'Response'; tokenizing 'nse 2' alone does not."""
     rm = EndogenousReward.from_pretrained(model_dirs["gpt2"], template="plain")
     tok = rm.tokenizer
-    e = encode(tok, "Is Respo", "nse 2 better", None, "plain")
+    e = encode(tok, "Is Respo", "nse 2 better", None, "plain", end_token=False)
     alone = tok("nse 2 better", add_special_tokens=False)["input_ids"]
     assert e.input_ids[e.start:e.end] != alone
     assert tok.decode(e.input_ids[e.start:e.end]).endswith("nse 2 better")
@@ -123,13 +123,15 @@ def test_response_tokens_come_from_the_full_text_not_from_the_response_alone(mod
 def test_templates(model_dirs):
     rm = EndogenousReward.from_pretrained(model_dirs["gpt2"])
     assert rm.template == "chat"
-    e = encode(rm.tokenizer, "Q?", "Yes.", "sys", "chat")
+    e = encode(rm.tokenizer, "Q?", "Yes.", "sys", "chat", end_token=False)
     text = rm.tokenizer.decode(e.input_ids)
     assert text.startswith("<|im_start|>system\nsys<|im_end|>") and rm.tokenizer.decode(e.input_ids[e.start:e.end]) == "Yes."
     d = encode(rm.tokenizer, "Q?", "Yes.", "sys", "appendix-d")
     assert "### Query\nQ?\n### Response\nYes." in rm.tokenizer.decode(d.input_ids)
-    p = encode(rm.tokenizer, "Q?", " Yes.", "sys", "plain")
+    p = encode(rm.tokenizer, "Q?", " Yes.", "sys", "plain", end_token=False)
     assert rm.tokenizer.decode(p.input_ids) == "sys\n\nQ? Yes."
+    p = encode(rm.tokenizer, "Q?", " Yes.", "sys", "plain")  # no special token after it: the EOS is appended
+    assert rm.tokenizer.decode(p.input_ids) == "sys\n\nQ? Yes.<|endoftext|>" and p.end == len(p.input_ids)
     s = {t: EndogenousReward.from_pretrained(model_dirs["gpt2"], template=t).score("Q?", "Yes.", "sys")[0]
          for t in ("chat", "appendix-d", "plain")}
     assert len({round(v, 6) for v in s.values()}) == 3  # three different contexts
@@ -272,7 +274,7 @@ def test_response_with_whitespace_or_inside_the_template(model_dirs, tmp_path):
                          "{% if m['role'] == 'assistant' %}<think>\n\n</think>\n\n{% endif %}"
                          "{{ m['content'] | trim }}<|im_end|>\n{% endfor %}")
     for response in ("Hello\n", "im", "end", "think"):
-        e = encode(tok, "Q", response, None, "chat")
+        e = encode(tok, "Q", response, None, "chat", end_token=False)
         assert tok.decode(e.input_ids[e.start:e.end]) == response
         assert tok.decode(e.input_ids[:e.start]).endswith("</think>\n\n")
     assert np.isfinite(rm.score("Q", "Hello\n")[0])
@@ -306,7 +308,7 @@ def test_template_without_a_system_role(model_dirs):
     rm.tokenizer.chat_template = (
         "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
         "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}")
-    e = encode(rm.tokenizer, "Q?", "A.", "Be brief.", "chat")
+    e = encode(rm.tokenizer, "Q?", "A.", "Be brief.", "chat", end_token=False)
     assert rm.tokenizer.decode(e.input_ids).startswith("<|im_start|>user\nBe brief.\n\nQ?<|im_end|>")
     assert rm.tokenizer.decode(e.input_ids[e.start:e.end]) == "A."
     assert encode(rm.tokenizer, "Q?", "A.", "   ", "chat") == encode(rm.tokenizer, "Q?", "A.", None, "chat")
