@@ -9,10 +9,14 @@ not pass the prompts' token ids, so ``EndogenousRewardFunction`` re-tokenizes th
 chat prompts with ``apply_chat_template(conversation=prompts, tools=None, chat_template=None,
 add_generation_prompt=True, tokenize=True, return_dict=True, **chat_template_kwargs)`` (which
 tokenizes the rendered text without adding special tokens again). The completion ids are
-TRL's own: each is cut after its first EOS and *keeps* that EOS, and endorm scores it. The
-EOS is the action that ends the response, so log pi(EOS | s) is part of log pi(y | x) and the
-last step's r_hat = f(s_n, EOS) with V(s_{n+1}) = 0 is Eq. 12's terminal step; a truncated
-completion (no EOS within ``max_completion_length``) is scored as it stands. The score is
+TRL's own: each is cut after its first EOS and *keeps* that EOS, and endorm scores it (the
+terminal-token rule of ``endorm.llm.templates``, the same as ``score`` and ``bench``: a chat
+model's EOS is its end-of-turn token, e.g. ``<|im_end|>``). The EOS is the action that ends the
+response, so log pi(EOS | s) is part of log pi(y | x) and the last step's r_hat = f(s_n, EOS)
+with V(s_{n+1}) = 0 is Eq. 12's terminal step; a truncated completion (no EOS within
+``max_completion_length``) is scored as it stands. ``end_token=False`` (``--no-end-token``)
+drops a final end token (``templates.end_token_ids``) before scoring; the reference log-probs
+TRL needs still cover every completion token. The score is
 ``EndogenousReward``'s (Eq. 12 with the defaults; Appendix C's gamma/floor/kind otherwise).
 
 Sharing with the reference model (``EndogenousGRPOTrainer``): with beta > 0 TRL reloads a
@@ -41,7 +45,7 @@ from trl import GRPOTrainer
 from trl.data_utils import is_conversational
 
 from ..reward import EndogenousReward
-from ..templates import Encoded
+from ..templates import Encoded, end_token_ids
 
 
 def tokenize_prompts(tokenizer, prompts: list, chat_template_kwargs=None) -> list:
@@ -141,6 +145,7 @@ class EndogenousRewardFunction:
         tokenizer: the policy's tokenizer (TRL's ``processing_class``) for re-tokenizing prompts; default: the
             trainer's when bound, else the reward model's own.
         alpha, gamma, floor, kind, terminal, batch_size: ``EndogenousReward`` options (when ``reward`` is a path).
+        end_token: score the completion's final EOS / end-of-turn token (default True; module docstring).
         chat_template_kwargs: as ``GRPOConfig.chat_template_kwargs`` (taken from the trainer when bound).
         dtype, device: for loading ``reward`` from a path (default: the checkpoint's dtype; cuda if available).
 
@@ -154,7 +159,8 @@ class EndogenousRewardFunction:
     """
 
     def __init__(self, reward, tokenizer=None, *, alpha=1.0, gamma=1.0, floor=0.0, kind="reward", terminal="zero",
-                 batch_size=8, chat_template_kwargs=None, dtype=None, device=None, name="endogenous_reward"):
+                 batch_size=8, chat_template_kwargs=None, dtype=None, device=None, name="endogenous_reward",
+                 end_token=True):
         self.__name__ = name  # TRL logs rewards/<__name__>/mean
         self.options = dict(alpha=alpha, gamma=gamma, floor=floor, kind=kind, terminal=terminal,
                             batch_size=batch_size, progress=False)
@@ -167,6 +173,7 @@ class EndogenousRewardFunction:
         self.tokenizer, self.chat_template_kwargs = tokenizer, dict(chat_template_kwargs or {})
         self.dtype, self.device = dtype, device
         self.shares_reference = self.shares_forward = False
+        self.end_token = bool(end_token)
         self.last_token_rewards, self.last_shared_fraction = [], 0.0
         self._cache, self._checked = {}, None  # _checked: the tokenizer the reward model's was checked against
         self._warned_unbound = False
@@ -203,6 +210,9 @@ class EndogenousRewardFunction:
                           "EndogenousGRPOTrainer, or pass tokenizer= (the policy's)")
         prompt_ids = tokenize_prompts(self.tokenizer or reward.tokenizer, list(prompts), self.chat_template_kwargs)
         out, todo = [None] * len(prompt_ids), []
+        if not self.end_token:  # the reward's items stop before a final end token (never found in the cache)
+            enders = end_token_ids(self.tokenizer or reward.tokenizer)
+            completion_ids = [list(c)[:-1] if len(c) and int(c[-1]) in enders else list(c) for c in completion_ids]
         for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
             if len(c):
                 out[i] = self._cache.get((tuple(p), tuple(c)))

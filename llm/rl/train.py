@@ -73,6 +73,8 @@ OPTIONS = {
     "save_steps": (int, 50, "checkpoint every N steps (default 50)"),
     "logging_steps": (int, 1, "log every N steps (default 1)"),
     "bf16": (bool, None, "bf16 mixed precision (default: on with a GPU; an error without one)"),
+    "no_end_token": (bool, False, "EndoRM: do not score the completion's EOS (its end-of-turn token; scored by "
+                                  "default, as in endorm score and bench)"),
     "no_progress": (bool, False, "hide the progress bar"),
 }
 GRPO_FIELDS = {"beta": "beta", "num_generations": "num_generations", "max_completion_length": "max_completion_length",
@@ -350,7 +352,8 @@ def train(opts: dict, grpo: dict) -> int:
                          contexts)
     config = _grpo_config(opts, grpo, out, use_cpu=not gpu)
     reward = EndogenousRewardFunction(reward_dir, alpha=opts["alpha"], gamma=opts["gamma"], floor=opts["floor"],
-                                      kind=opts["kind"], batch_size=opts["reward_batch_size"])
+                                      kind=opts["kind"], batch_size=opts["reward_batch_size"],
+                                      end_token=not opts["no_end_token"])
     check_out_dir(out, run_identity(opts, grpo))  # the first write, after every check
 
     from datasets import Dataset

@@ -73,3 +73,31 @@ def test_score_pairwise(model_dir, capsys):
     assert cli.main(["score", "--model", str(model_dir), "--prompt", "Q?", "--response", "A.", "--method",
                      "pairwise"]) == 2
     assert "needs exactly two --response" in capsys.readouterr().err
+
+
+CONVERSATION = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"},
+                {"role": "user", "content": "Name a colour."}]
+
+
+def test_messages_and_no_end_token_match_the_python_api(model_dir, capsys):
+    for extra, kw in (([], {}), (["--no-end-token"], {"end_token": False})):
+        assert cli.main(["score", "--model", str(model_dir), "--messages", json.dumps(CONVERSATION), "--response",
+                         "Blue.", "--json", "--tokens", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        ref = EndogenousReward.from_pretrained(model_dir, **kw).token_rewards([CONVERSATION], ["Blue."])[0]
+        assert out["scores"][0] == pytest.approx(ref.score, abs=1e-9)
+        assert "".join(out["tokens"][0]["tokens"]) == "Blue." + ("" if kw else "<|im_end|>")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--messages", "[{"], "--messages: not valid JSON"),
+    (["--messages", '{"role": "user"}'], "--messages: expected a JSON list"),
+    (["--messages", '[{"role": "assistant", "content": "x"}]'], "--messages: prompt message 0: the conversation must end"),
+    (["--messages", '[{"role": "bot", "content": "x"}]'], "--messages: prompt message 0: role must be one of"),
+    (["--prompt", "x", "--messages", "[]"], "exactly one of --prompt"),
+    ([], "exactly one of --prompt"),
+])
+def test_bad_messages_are_one_line_errors_before_the_model_loads(tmp_path, capsys, argv, message):
+    missing = tmp_path / "no-model"  # never loaded: the error comes first
+    assert cli.main(["score", "--model", str(missing), "--response", "r", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -19,6 +19,27 @@ def _load_method(args):
     return build_method(args.method, model, tok, progress=None, **opts.kwargs())
 
 
+def _prompt(args):
+    """``--prompt`` text, or the ``--messages`` conversation (JSON), checked before the model loads."""
+    from endorm.llm.templates import as_messages
+
+    if (args.prompt is None) == (args.messages is None):
+        raise ValueError("give exactly one of --prompt TEXT and --messages JSON")
+    if args.prompt is not None:
+        return args.prompt
+    try:
+        msgs = json.loads(args.messages)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--messages: not valid JSON ({e})") from None
+    if not isinstance(msgs, list):
+        raise ValueError(f"--messages: expected a JSON list of {{role, content}} messages, got {type(msgs).__name__}")
+    try:
+        as_messages(msgs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--messages: {e}") from None
+    return msgs
+
+
 def run(args) -> int:
     """Score ``--response`` (one or more) after ``--prompt``; print scores, per-token rewards or JSON.
 
@@ -34,9 +55,10 @@ def run(args) -> int:
         raise ValueError("--tokens is only available with --method endorm")
     if args.method == "pairwise" and len(args.response) != 2:
         raise ValueError("--method pairwise needs exactly two --response (first, second)")
+    prompt = _prompt(args)
     rm = _load_method(args)
     n = len(args.response)
-    prompts, system = [args.prompt] * n, args.system
+    prompts, system = [prompt] * n, args.system
     if args.method == "pairwise":
         p = rm.compare(prompts[:1], args.response[:1], args.response[1:], system)[0]
         result = {"method": args.method, "p_second_better": p}
@@ -67,13 +89,16 @@ def run(args) -> int:
 def register(sub) -> None:
     """Add ``endorm score`` to the subparsers ``sub``.
 
-    Flags: --model, --prompt, --response (required; repeat for several), --system, --method, --tokens, --json,
-    every ``RewardOptions`` flag (--alpha --gamma --floor --kind --terminal --template --truncate), --dtype,
-    --device.
+    Flags: --model, --prompt or --messages, --response (required; repeat for several), --system, --method,
+    --tokens, --json, every ``RewardOptions`` flag (--alpha --gamma --floor --kind --terminal --template
+    --truncate --no-end-token), --dtype, --device.
     """
     sc = sub.add_parser("score", help="score responses with a local causal LM (EndoRM or a judge baseline)")
     sc.add_argument("--model", required=True, metavar="DIR", help="local Hugging Face model directory")
-    sc.add_argument("--prompt", required=True, metavar="TEXT", help="the prompt (user turn)")
+    sc.add_argument("--prompt", metavar="TEXT", help="the prompt (one user turn)")
+    sc.add_argument("--messages", metavar="JSON",
+                    help='instead of --prompt, a conversation: [{"role": "user", "content": ...}, {"role": '
+                         '"assistant", ...}, ..., {"role": "user", ...}]; the response is the next assistant turn')
     sc.add_argument("--response", required=True, action="append", metavar="TEXT",
                     help="response to score (repeat for several; pairwise: first, second)")
     sc.add_argument("--system", metavar="TEXT", help="system prompt / instruction")

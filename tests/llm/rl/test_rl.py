@@ -120,6 +120,23 @@ def test_reward_function_protocol_and_oracle(chat_dir):
         assert s == pytest.approx(float(lp + torch.logsumexp(logits[len(p) - 1], 0)), abs=1e-4)
 
 
+@pytest.mark.parametrize("end_token", [True, False])
+def test_rl_and_score_give_one_response_the_same_reward(chat_dir, end_token):
+    """One terminal-token rule: TRL's completion (content + EOS) scored by the reward function equals
+    ``EndogenousReward.score`` on the same conversation and text, end token scored or not in both."""
+    from endorm.llm.templates import encode
+
+    rm = EndogenousReward.from_pretrained(chat_dir, end_token=end_token)
+    fn = EndogenousRewardFunction(rm, rm.tokenizer, end_token=end_token)
+    response = "It is 4."
+    e = encode(rm.tokenizer, CHAT[0], response, None, "chat", end_token=True)
+    completion = e.input_ids[e.start:e.end]  # what generation gives: the content, then the EOS <|im_end|>
+    assert rm.tokenizer.convert_ids_to_tokens(completion[-1]) == "<|im_end|>"
+    (got,) = fn(prompts=[CHAT[0]], completions=[response], completion_ids=[completion])
+    assert got == pytest.approx(rm.score([CHAT[0]], [response])[0], abs=1e-6)
+    assert len(fn.last_token_rewards[0].token_ids) == len(completion) - (not end_token)
+
+
 def test_shared_reference_forward_equals_trls_and_a_separate_scorer(chat_dir, tmp_path):
     fn = EndogenousRewardFunction(chat_dir)
     trainer = trainer_for(chat_dir, fn, tmp_path)
