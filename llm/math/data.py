@@ -22,12 +22,18 @@ class Problem:
         problem: the problem text (LaTeX).
         gold: the gold final answer as text (LaTeX, without ``\\boxed``), graded by math-verify.
         where: ``"file.jsonl:12"``, for messages.
+        unit: the answer's unit where the file states it apart (OlympiadBench's ``unit``, e.g.
+            "km/h", ``$`` dropped), else "". It is kept out of ``gold``: OlympiadBench's
+            ``final_answer`` holds the bare number (``45`` with unit "minute"), math-verify compares
+            values, and Qwen2.5-Math's evaluation grades against ``final_answer`` alone too. It is
+            not part of ``hash`` (it does not change the grading).
     """
 
     id: str
     problem: str
     gold: str
     where: str = ""  # "file.jsonl:12"
+    unit: str = ""
 
     @property
     def hash(self) -> str:
@@ -73,65 +79,129 @@ def _text(v, where: str, key: str) -> str:
     return v
 
 
-def detect_format(keys, name: str = "") -> str:
-    """Format from a record's keys; ``name`` ("aime24/test.jsonl") tells aime24 and amc from math500.
+#: Formats a file name names: "<folder>/<name>" is searched (lower case) for these.
+_NAME_HINTS = {"math500": r"math[-_ ]?500", "aime24": r"aime", "amc": r"amc", "minerva": r"minerva",
+               "olympiadbench": r"olympiad"}
+#: The layouts the keys can fit, for messages.
+_NEEDS = ("none fits; expected question + final_answer: olympiadbench; problem|question + answer: aime24, amc, "
+          "math500; problem + solution without answer: minerva")
 
-    Rules, first match: ``final_answer`` -> olympiadbench; ``solution`` without ``answer`` ->
-    minerva; ``answer`` with ``problem`` or ``question`` -> aime24 if "aime" is in ``name``, amc
-    if "amc" is in it or there is no ``problem`` key, else math500.
+
+def _by_keys(keys: set) -> tuple:
+    """The formats whose layout the keys fit (the gold key decides; see ``detect_format``)."""
+    if "final_answer" in keys and "question" in keys:
+        return ("olympiadbench",)
+    if "answer" in keys and keys & {"problem", "question"}:
+        return ("math500", "aime24", "amc")
+    if "problem" in keys and "solution" in keys:
+        return ("minerva",)
+    return ()
+
+
+def detect_format(keys, name: str = "") -> str:
+    """Format of a file from its first record and its "<folder>/<name>"; never a guess.
+
+    Rules, in order:
+
+    1. The keys give the candidates: ``question`` + ``final_answer`` -> olympiadbench;
+       ``answer`` with ``problem`` or ``question`` -> math500, aime24 or amc; ``problem`` +
+       ``solution`` without ``answer`` -> minerva; anything else -> no candidate (an error).
+    2. The name narrows them: it names a format when it contains "math500" (also "math-500",
+       "math_500"), "aime", "amc", "minerva" or "olympiad" (Qwen2.5-Math's layout:
+       ``aime24/test.jsonl``). A single named candidate wins; a name naming formats none or
+       several of which are candidates is an error.
+    3. Without a name, a single candidate wins; among math500, aime24 and amc, math500 wins when
+       the record has ``unique_id`` (the MATH-500 layout of prm800k and Hugging Face) or its
+       ``answer`` is a worked solution (holds ``\\boxed``; e.g. BiRM's math500 copy). Otherwise
+       it is an error: AIME and AMC files with the same keys exist in many layouts.
 
     Args:
-        keys: the keys of one record (a dict works).
+        keys: one record (a dict; rule 3's ``\\boxed`` test needs its values) or its keys.
         name: the file's "<folder>/<name>" as in Qwen2.5-Math's ``evaluation/data`` layout.
 
     Returns:
         one of ``FORMATS``.
 
     Raises:
-        ValueError: ``cannot tell the format from the keys [...]; expected ...; or pass --format``.
+        ValueError: ``cannot tell the format from keys [...]: candidates aime24, amc, math500
+            (why); pass --format`` (one line; the candidates are those of the keys, all formats
+            with the keys each needs when none fits).
     """
-    keys, name = set(keys), name.lower()
-    if "final_answer" in keys:
-        return "olympiadbench"
-    if "answer" not in keys and "solution" in keys:
-        return "minerva"
-    if "answer" in keys and keys & {"problem", "question"}:
-        if "aime" in name:
-            return "aime24"
-        if "amc" in name or "problem" not in keys:
-            return "amc"
-        return "math500"
-    raise ValueError(f"cannot tell the format from the keys {sorted(keys)}; expected problem|question + answer, "
-                     "problem + solution (minerva) or question + final_answer (olympiadbench); or pass --format")
+    record = keys if isinstance(keys, dict) else {}
+    keys, low = set(keys), name.lower()
+    cands = _by_keys(keys)
+    named = tuple(f for f, pat in _NAME_HINTS.items() if re.search(pat, low))
+    if named:
+        both = tuple(f for f in cands if f in named)
+        if len(both) == 1:
+            return both[0]
+        cands = both or cands
+        why = f"the name {name!r} says {', '.join(named)}"
+    elif len(cands) == 1:
+        return cands[0]
+    elif cands:
+        ans = record.get("answer")
+        if "unique_id" in keys or (isinstance(ans, str) and _BOX.search(ans)):
+            return "math500"
+        why = "answer with problem or question: no file name names one, no unique_id or \\boxed answer picks math500"
+    else:
+        why = ""
+    if not cands:
+        cands, why = FORMATS, _NEEDS + (f"; {why}" if why else "")
+    raise ValueError(f"cannot tell the format from keys {sorted(keys)}: candidates {', '.join(sorted(cands))} "
+                     f"({why}); pass --format")
+
+
+_ENOTE = re.compile(r"([-+]?\d+(?:\.\d+)?)[eE]([-+]?\d+)")
+
+
+def _gold(v, where: str, key: str) -> str:
+    """The gold answer text: a worked solution gives its last box; ``$`` delimiters are dropped; a
+    number in e-notation becomes LaTeX (``4.5e33`` -> ``4.5 \\times 10^{33}``)."""
+    g = _text(v, where, key)
+    if _BOX.search(g):
+        g = last_boxed(g)
+        if g is None:
+            raise ValueError(f"{where}: {key!r} holds a \\boxed whose last box is empty or unclosed")
+    g = re.sub(r"(?<!\\)\$", "", g).strip()  # math delimiters, not content (\$ is a dollar sign)
+    g = re.sub(r"(?<!\.)\.$", "", g).strip()  # a sentence's full stop: "$(-\infty, 0)$."
+    if not g:
+        raise ValueError(f"{where}: {key!r} has no answer once its $ delimiters are dropped, got {v!r}")
+    m = _ENOTE.fullmatch(g)  # math-verify reads 4.5e33 as 4.5 * e * 33 (Euler's e): Minerva's golds
+    return f"{m[1]} \\times 10^{{{int(m[2])}}}" if m else g
 
 
 def _record(d: dict, fmt: str, where: str) -> tuple:
-    """(problem text, gold answer) of one record."""
-    qkeys = {"math500": ("problem",), "minerva": ("problem",), "olympiadbench": ("question",)}.get(
-        fmt, ("problem", "question"))
+    """(problem text, gold answer, unit) of one record."""
+    qkeys = {"minerva": ("problem",), "olympiadbench": ("question",)}.get(fmt, ("problem", "question"))
     gkey = {"minerva": "solution", "olympiadbench": "final_answer"}.get(fmt, "answer")
     q = next((k for k in qkeys if k in d), None)
     if q is None or gkey not in d:
         raise ValueError(f"{where}: a {fmt} record needs {' or '.join(qkeys)} and {gkey}, got keys {sorted(d)}")
     g = d[gkey]
-    if fmt == "minerva":
-        g = last_boxed(_text(g, where, gkey))
-        if g is None:
-            raise ValueError(f"{where}: minerva solution has no \\boxed{{}} answer")
-    elif fmt == "olympiadbench" and isinstance(g, list):
+    if fmt == "minerva" and not _BOX.search(_text(g, where, gkey)):
+        raise ValueError(f"{where}: minerva solution has no \\boxed{{}} answer")
+    if isinstance(g, list):
         if not g:
-            raise ValueError(f"{where}: final_answer is an empty list")
-        g = ", ".join(_text(x, where, gkey).strip().strip("$").strip() for x in g)
-    return _text(d[q], where, q), _text(g, where, gkey)
+            raise ValueError(f"{where}: {gkey} is an empty list")
+        g = ", ".join(_gold(x, where, gkey) for x in g)
+    unit = d.get("unit") if fmt == "olympiadbench" else None
+    unit = unit.replace("$", "").strip() if isinstance(unit, str) else ""
+    return _text(d[q], where, q), _gold(g, where, gkey), unit
 
 
 def load_problems(path, fmt: str = "auto", limit: int | None = None) -> tuple:
     """(problems, format) from a local JSONL file (Qwen2.5-Math evaluation/data/*/test.jsonl layout).
 
-    Gold answers: ``answer`` (math500, aime24, amc); the last \\boxed{} of ``solution`` (minerva);
-    ``final_answer`` (olympiadbench), a list being joined with ", " (math-verify reads "a, b" as a
-    tuple, so multi-answer items need all parts). Ids: ``unique_id``, ``id`` or ``idx``, else the
-    line number. Blank lines are skipped; a bad line raises ValueError "file:line: what".
+    Gold answers: ``answer`` (math500, aime24, amc; a number such as amc23's ``27.0`` gives "27");
+    the last \\boxed{} of ``solution`` (minerva); ``final_answer`` (olympiadbench), a list being
+    joined with ", " (math-verify reads "a, b" as a tuple, so multi-answer items need all parts).
+    Any gold that holds a worked solution (a ``\\boxed``, as in BiRM's MATH-500 copy, whose
+    ``answer`` is the whole solution) gives its last box (``last_boxed``). Unescaped ``$``
+    delimiters are dropped (``$69$,$84$`` -> ``69,84``; ``\\$`` stays) and so is one final full
+    stop. OlympiadBench's ``unit`` goes to ``Problem.unit``, not into the gold. Ids: ``unique_id``,
+    ``id`` or ``idx``, else the line number. Blank lines are skipped; a bad line raises ValueError
+    "file:line: what".
 
     Args:
         path: the JSONL file.
@@ -146,8 +216,10 @@ def load_problems(path, fmt: str = "auto", limit: int | None = None) -> tuple:
         FileNotFoundError: ``data file not found: <path>``.
         ValueError: ``format must be 'auto' or one of ..., got 'x'``; ``<path>:<line>: not valid
             JSON (...)``, ``...: expected a JSON object, got list``, ``...: a math500 record needs
-            problem and answer, got keys [...]``, ``...: minerva solution has no \\boxed{} answer``,
-            ``...: duplicate id '7' (first at line 3)``; ``<path>: no records``; or ``detect_format``'s.
+            problem or question and answer, got keys [...]``, ``...: minerva solution has no
+            \\boxed{} answer``, ``...: 'answer' holds a \\boxed whose last box is empty or
+            unclosed``, ``...: duplicate id '7' (first at line 3)``; ``<path>: no records``; or
+            ``detect_format``'s (with the file's path in front).
     """
     path = Path(path)
     if not path.is_file():
@@ -167,12 +239,16 @@ def load_problems(path, fmt: str = "auto", limit: int | None = None) -> tuple:
             if not isinstance(d, dict):
                 raise ValueError(f"{where}: expected a JSON object, got {type(d).__name__}")
             if fmt == "auto":
-                fmt = detect_format(d, f"{path.parent.name}/{path.name}")  # Qwen's layout: aime24/test.jsonl
+                try:
+                    fmt = detect_format(d, f"{path.parent.name}/{path.name}")  # Qwen's layout: aime24/test.jsonl
+                except ValueError as e:
+                    raise ValueError(f"{path}: {e}") from None
             pid = next((str(d[k]) for k in ("unique_id", "id", "idx") if d.get(k) is not None), str(n))
             if pid in seen:
                 raise ValueError(f"{where}: duplicate id {pid!r} (first at line {seen[pid]})")
             seen[pid] = n
-            problems.append(Problem(pid, *_record(d, fmt, where), where))
+            q, gold, unit = _record(d, fmt, where)
+            problems.append(Problem(pid, q, gold, where, unit))
             if limit is not None and len(problems) >= limit:
                 break
     if not problems:

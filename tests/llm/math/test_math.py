@@ -181,27 +181,38 @@ def test_loaders_all_formats(tmp_path):
 
 
 def test_auto_detection_by_keys_and_file_name():
-    assert D.detect_format({"problem", "answer"}) == "math500"
+    assert D.detect_format({"problem", "answer", "unique_id"}) == "math500"
+    assert D.detect_format({"question": "Q", "answer": r"so \boxed{3}."}) == "math500"  # a worked solution
+    assert D.detect_format({"question", "answer"}, "math500/test.jsonl") == "math500"
     assert D.detect_format({"problem", "answer"}, "aime24.jsonl") == "aime24"
     assert D.detect_format({"problem", "answer"}, "AMC23-test.jsonl") == "amc"
-    assert D.detect_format({"question", "answer"}) == "amc"
+    assert D.detect_format({"question", "answer"}, "amc23/test.jsonl") == "amc"
     assert D.detect_format({"problem", "solution"}) == "minerva"
     assert D.detect_format({"question", "final_answer"}) == "olympiadbench"
-    with pytest.raises(ValueError, match="cannot tell"):
-        D.detect_format({"prompt", "chosen"})
+    for keys, name, msg in [
+            ({"prompt", "chosen"}, "", r"keys \['chosen', 'prompt'\]: candidates aime24, amc, math500, minerva, "
+             r"olympiadbench \(none fits; expected question \+ final_answer: olympiadbench; .*\); pass --format$"),
+            ({"problem", "answer"}, "", r"keys \['answer', 'problem'\]: candidates aime24, amc, math500 \(.*\); "
+             r"pass --format$"),
+            ({"question": "Q", "answer": "27"}, "x/test.jsonl", r"candidates aime24, amc, math500"),
+            ({"question", "final_answer"}, "aime24/test.jsonl", r"candidates olympiadbench \(the name "
+             r"'aime24/test.jsonl' says aime24\)"),
+            ({"problem", "answer"}, "aime_amc/test.jsonl", r"candidates aime24, amc \(")]:
+        with pytest.raises(ValueError, match=msg):
+            D.detect_format(keys, name)
 
 
 def test_loader_errors_name_file_and_line(tmp_path):
-    good = json.dumps({"problem": "P", "answer": "1"})
+    good = json.dumps({"problem": "P", "answer": "1", "unique_id": "u0"})  # unique_id: the MATH-500 layout
     path = _jsonl(tmp_path / "bad.jsonl", [good, "", "{not json"])
     with pytest.raises(ValueError, match=r"bad\.jsonl:3: not valid JSON"):
         D.load_problems(path)
     for rows, msg in [([good, "[1, 2]"], r":2: expected a JSON object"),
-                      ([good, json.dumps({"problem": "P2"})], r":2: a math500 record needs problem and answer"),
+                      ([good, json.dumps({"problem": "P2"})], r":2: a math500 record needs problem or question and"),
                       ([good, json.dumps({"problem": "P2", "answer": ""})], r":2: 'answer' must be a non-empty"),
                       ([json.dumps({"problem": "P", "solution": "no box"})], r":1: minerva solution has no"),
                       ([json.dumps({"question": "Q", "final_answer": []})], r":1: final_answer is an empty"),
-                      ([json.dumps({"id": 1, "problem": "P", "answer": 1})] * 2, r":2: duplicate id '1'")]:
+                      ([json.dumps({"unique_id": 1, "problem": "P", "answer": 1})] * 2, r":2: duplicate id '1'")]:
         with pytest.raises(ValueError, match=msg):
             D.load_problems(_jsonl(tmp_path / "bad.jsonl", rows))
     with pytest.raises(FileNotFoundError):
