@@ -20,9 +20,12 @@ class PairRecord:
 
     Fields:
         id: unique within a run (scores are keyed by it); int ids in the data become str.
-        subset: the subset (RewardBench), domain (RM-Bench, DSP) or source (Multifaceted-Bench);
-            "all" by default for the "pairs" format.
-        prompt: the user turn.
+        subset: the subset (RewardBench), domain (RM-Bench, DSP), source (Multifaceted-Bench) or
+            file stem (DSP's text-score files: "helpful", "harmless", "webgpt"); "all" by default for
+            the "pairs" format.
+        prompt: the user turn as a str, or a conversation as a tuple of chat messages
+            ``({"role": "system" | "user" | "assistant", "content": str}, ...)`` ending with a user
+            turn (DSP's text-score files; "pairs" files whose prompt is a list of messages).
         chosen, rejected: non-empty tuples of str. RM-Bench has 3 of each (styles 0 concise,
             1 detailed plain, 2 detailed markdown), DSP 1 chosen and 4 rejected, Multifaceted-Bench
             1 chosen and >= 1 rejected, RewardBench 1 of each.
@@ -30,7 +33,9 @@ class PairRecord:
         where: where the record came from, for messages ("file.jsonl:12", "file.json[3]",
             "file.parquet row 3").
         extra: format-specific metadata (RewardBench ``chosen_model``/``rejected_model``, DSP
-            ``rejected_domains``, Multifaceted ``rubric``/``rejected_from``); left out of ``==``.
+            ``rejected_domains``, text-score ``scores``/``chosen_index``, Multifaceted
+            ``rubric``/``rejected_from``, RM-Bench the row's other keys such as its own ``subset``);
+            left out of ``==``.
     """
 
     id: str

@@ -1,9 +1,11 @@
 """Benchmark loaders on tiny hand-written files: exact records, detection, pair construction, errors."""
 import json
+import re
 import sys
 
 import pytest
 
+from endorm.llm.bench.dialogue import parse_dialogue, split_dialogue
 from endorm.llm.bench.loaders import FORMATS, LoadResult, load_records
 from endorm.llm.bench.records import DSP_RESPONSE_KEYS as DSP_DOMAINS
 from endorm.llm.bench.records import PairRecord
@@ -203,7 +205,7 @@ BAD = [  # (format, bad record, message)
     ("pairs", {"prompt": "p", "chosen": "c", "rejected": 3}, "'rejected' must be a str or list of str, got int"),
     ("pairs", {"prompt": "p", "chosen": [], "rejected": "r"}, "'chosen' must be a non-empty list of str, got an empty list"),
     ("pairs", {"prompt": "p", "chosen": ["c", None], "rejected": "r"}, "'chosen'[1] must be a str, got None"),
-    ("pairs", {"prompt": 5, "chosen": "c", "rejected": "r"}, "'prompt' must be a str, got int"),
+    ("pairs", {"prompt": 5, "chosen": "c", "rejected": "r"}, "'prompt' must be a str or a list of messages, got int"),
     ("pairs", {"prompt": "p", "chosen": "c", "rejected": "r", "id": 1.5}, "'id' must be a str or int, got float"),
     ("pairs", ["p", "c", "r"], "record must be a JSON object, got list"),
     ("rm-bench", {"id": 1, "prompt": "p", "chosen": "c", "rejected": ["r"], "domain": "chat"},
@@ -316,3 +318,224 @@ def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(ImportError, match=r"x\.parquet needs pyarrow: pip install pyarrow"):
         load_records(tmp_path / "x.parquet")
+
+
+# ---------------------------------------------------------------------- RM-Bench domains, ambiguity
+RM_GH = [  # RM-Bench as on GitHub: no domain key, the file's own subset
+    {"id": 8, "subset": "alpacaeval", "prompt": "p0", "chosen": ["c0", "c1", "c2"], "rejected": ["r0", "r1", "r2"],
+     "error_key": "shoes"},
+    {"id": 12, "subset": "alpacaeval", "prompt": "p1", "chosen": ["d0", "d1", "d2"], "rejected": ["s0", "s1", "s2"]},
+]
+
+
+@pytest.mark.parametrize("name,domain", [("chat_filtered.json", "chat"), ("safety-refuse_filtered.json", "safety-refuse"),
+                                         ("code.json", "code"), ("math.jsonl", "math"),
+                                         ("safety-response_filtered.jsonl", "safety-response")])
+def test_rm_bench_domain_from_the_file_name(tmp_path, name, domain):
+    path = (write_jsonl if name.endswith("l") else write_json)(tmp_path / name, RM_GH)
+    res = load_records(path)
+    assert res.format == "rm-bench"
+    assert [(r.id, r.subset, r.prompt, r.chosen, r.rejected, r.system) for r in res.records] == [
+        ("8", domain, "p0", ("c0", "c1", "c2"), ("r0", "r1", "r2"), None),
+        ("12", domain, "p1", ("d0", "d1", "d2"), ("s0", "s1", "s2"), None)]
+    assert [r.extra for r in res.records] == [{"subset": "alpacaeval", "error_key": "shoes"}, {"subset": "alpacaeval"}]
+
+
+def test_rm_bench_domain_argument_settles_and_overrides(tmp_path):
+    res = load_records(write_json(tmp_path / "mine.json", RM_GH), domain="code")
+    assert (res.format, [r.subset for r in res.records]) == ("rm-bench", ["code", "code"])
+    res = load_records(write_json(tmp_path / "chat_filtered.json", RM_GH), domain="math")  # over the name
+    assert [r.subset for r in res.records] == ["math", "math"]
+    res = load_records(write_json(tmp_path / "hf.json", RM), domain="code")  # over the records' domain key
+    assert [(r.subset, r.extra) for r in res.records] == [("code", {"domain": "chat"}), ("code", {"domain": "safety-refuse"})]
+    res = load_records(write_json(tmp_path / "chat.json", [dict(RM_GH[0], domain="safety-response")]))
+    assert res.records[0].subset == "safety-response"  # the record's key before the file name
+    with pytest.raises(ValueError, match=r"domain must be one of \('chat', 'code', 'math', 'safety-refuse', 'safety-response'\)"):
+        load_records(tmp_path / "mine.json", domain="safety")
+    with pytest.raises(ValueError, match=r"^p\.json: domain= \(--domain\) is for format 'rm-bench', and this file is 'pairs'$"):
+        load_records(write_json(tmp_path / "p.json", [GOOD["pairs"]]), domain="chat")
+
+
+def test_rm_bench_shape_without_domain_is_ambiguous(tmp_path):
+    path = write_json(tmp_path / "rows.json", RM_GH)
+    with pytest.raises(ValueError) as e:
+        load_records(path)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith("rows.json[0]: ambiguous layout: keys ['chosen', 'error_key', 'id', 'prompt', 'rejected', "
+                          "'subset'] with 3 chosen and 3 rejected fit formats ['rm-bench', 'pairs']; ")
+    assert "--domain" in msg and "--format" in msg and "safety-refuse" in msg
+    assert [r.subset for r in load_records(path, format="pairs").records] == ["alpacaeval", "alpacaeval"]
+    with pytest.raises(ValueError, match=r"^rows\.json\[0\]: missing key 'domain' \(and the file name names none of"):
+        load_records(path, format="rm-bench")
+    # not the RM-Bench shape (lists of 2, or a str): generic pairs, no question asked
+    two = [dict(RM_GH[1], chosen=["a", "b"], rejected=["c", "d"])]
+    assert load_records(write_json(tmp_path / "two.json", two)).format == "pairs"
+    assert load_records(write_json(tmp_path / "code2.json", [dict(RM_GH[1], chosen="a")])).format == "pairs"
+
+
+# ---------------------------------------------------------------------- pairs with chat-message prompts
+def test_pairs_prompt_as_messages(tmp_path):
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"}, {"role": "user", "content": "bye?"}]
+    res = load_records(write_jsonl(tmp_path / "m.jsonl", [{"prompt": msgs, "chosen": "c", "rejected": "r"}]))
+    assert res.format == "pairs"
+    assert res.records == [PairRecord("1", "all", tuple(msgs), ("c",), ("r",), None, "m.jsonl:1")]
+    assert isinstance(res.records[0].prompt, tuple)
+
+
+BAD_MESSAGES = [
+    ([], "'prompt' must be a non-empty list of messages, got an empty list"),
+    (["hi"], "'prompt'[0] must be an object {\"role\", \"content\"}, got str"),
+    ([{"role": "bot", "content": "x"}], "'prompt'[0]: role must be one of ('system', 'user', 'assistant'), got 'bot'"),
+    ([{"role": "user", "content": "a"}, {"role": "user"}], "'prompt'[1]: missing key 'content'"),
+    ([{"content": "a"}], "'prompt'[0]: missing key 'role'"),
+    ([{"role": "user", "content": None}], "'prompt'[0]: 'content' must be a str, got None"),
+    ([{"role": "user", "content": "a", "name": "x"}], "'prompt'[0]: unexpected key 'name' (a message has 'role' and 'content')"),
+    ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+     "'prompt' must end with a user message, got 'assistant' last"),
+]
+
+
+@pytest.mark.parametrize("prompt,msg", BAD_MESSAGES)
+def test_pairs_bad_message_prompt_names_record_and_message(tmp_path, prompt, msg):
+    path = write_json(tmp_path / "m.json", [GOOD["pairs"], {"prompt": prompt, "chosen": "c", "rejected": "r"}])
+    with pytest.raises(ValueError) as e:
+        load_records(path)
+    assert str(e.value) == f"m.json[1]: {msg}"
+
+
+def test_pairs_system_twice_is_an_error(tmp_path):
+    row = {"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], "chosen": "c",
+           "rejected": "r", "system": "s2"}
+    with pytest.raises(ValueError, match=r"^m\.json\[0\]: 'system' is given both as a key and as a system message"):
+        load_records(write_json(tmp_path / "m.json", [row]))
+
+
+# ---------------------------------------------------------------------- several files
+def test_several_files_ids_prefixed_only_on_collision(tmp_path):
+    a = write_json(tmp_path / "chat_filtered.json", RM_GH)
+    b = write_json(tmp_path / "code_filtered.json", [dict(RM_GH[0], id=9), dict(RM_GH[1], id=12)])
+    c = write_json(tmp_path / "math.json", [dict(RM_GH[0], id=100)])
+    res = load_records([a, str(b)])
+    assert res.format == "rm-bench"
+    assert [(r.id, r.subset, r.where) for r in res.records] == [
+        ("chat_filtered/8", "chat", "chat_filtered.json[0]"), ("chat_filtered/12", "chat", "chat_filtered.json[1]"),
+        ("code_filtered/9", "code", "code_filtered.json[0]"), ("code_filtered/12", "code", "code_filtered.json[1]")]
+    assert [r.id for r in load_records([a, c]).records] == ["8", "12", "100"]  # no collision: ids kept
+    assert [r.id for r in load_records([a]).records] == ["8", "12"]
+
+
+def test_several_files_must_share_one_format(tmp_path):
+    a = write_json(tmp_path / "chat_filtered.json", RM_GH)
+    p = write_jsonl(tmp_path / "p.jsonl", [GOOD["pairs"]])
+    with pytest.raises(ValueError) as e:
+        load_records([a, p])
+    assert str(e.value) == ("chat_filtered.json is format 'rm-bench' but p.jsonl is 'pairs': files loaded together "
+                            "must have one format")
+    with pytest.raises(ValueError, match=r"chat_filtered\.json is given twice"):
+        load_records([a, tmp_path / "." / "chat_filtered.json"])
+    with pytest.raises(ValueError, match="no benchmark file given"):
+        load_records([])
+    with pytest.raises(ValueError, match=r"^duplicate id 'x/1' at x\.json\[0\] and x\.jsonl:1$"):  # same stem
+        load_records([write_json(tmp_path / "x.json", [dict(GOOD["pairs"], id=1)]),
+                      write_jsonl(tmp_path / "x.jsonl", [GOOD["pairs"]])])
+
+
+# ---------------------------------------------------------------------- dialogues and text-score files
+HH_A = "\n\nHuman: Hi there\n\nAssistant:  Hello!  \n\nHuman: What is 2+2?\n\nAssistant: 4, as\n\nyou know."
+HH_B = "\n\nHuman: Hi there\n\nAssistant:  Hello!  \n\nHuman: What is 2+2?\n\nAssistant: Five."
+MD_A = "## Human:\nWhy?\n\nBody text.\n\n\n\n## Assistant:\n Because [1].  \n"
+MD_B = "## Human:\nWhy?\n\nBody text.\n\n\n\n## Assistant:\nNo idea."
+SHARED = ({"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"},
+          {"role": "user", "content": "What is 2+2?"})
+
+
+def test_parse_dialogue_both_marker_styles():
+    assert parse_dialogue(HH_A) == list(SHARED) + [{"role": "assistant", "content": "4, as\n\nyou know."}]
+    assert parse_dialogue(MD_A) == [{"role": "user", "content": "Why?\n\nBody text."},
+                                    {"role": "assistant", "content": "Because [1]."}]
+    assert parse_dialogue("Human: a\n\nAssistant:") == [{"role": "user", "content": "a"},
+                                                        {"role": "assistant", "content": ""}]
+    # "Human:" not after a blank line is text; consecutive assistant turns stay separate
+    text = "\n\nHuman: x  Human: y\nAssistant: z\n\nAssistant: w\n\nAssistant: v"
+    assert parse_dialogue(text) == [{"role": "user", "content": "x  Human: y\nAssistant: z"},
+                                    {"role": "assistant", "content": "w"}, {"role": "assistant", "content": "v"}]
+    assert parse_dialogue("## Human:\nq\n\nHuman: inside\n## Assistant:\na") == [
+        {"role": "user", "content": "q\n\nHuman: inside"}, {"role": "assistant", "content": "a"}]
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("just some text", "no 'Human:'/'Assistant:' turn markers"),
+    ("Question\n\nHuman: hi\n\nAssistant: yo", "text before the first turn marker: 'Question'"),
+    (["a"], "a dialogue must be a str, got list"),
+])
+def test_parse_dialogue_errors(text, msg):
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        parse_dialogue(text)
+
+
+def test_split_dialogue_keeps_a_marker_inside_the_final_response():
+    prompt, response = split_dialogue("\n\nHuman: cost?\n\nAssistant: Umm...\n\nAssistant: $50.")
+    assert (prompt, response) == (({"role": "user", "content": "cost?"},), "Umm...\n\nAssistant: $50.")
+    assert split_dialogue(HH_B) == (SHARED, "Five.")
+    for text, msg in [("\n\nAssistant: a", "no Human turn"), ("\n\nHuman: a\n\nAssistant: b\n\nHuman: c",
+                                                              "no assistant turn after the last Human turn")]:
+        with pytest.raises(ValueError, match=msg):
+            split_dialogue(text)
+
+
+def test_text_score_records_higher_score_chosen_ties_left_out(tmp_path):
+    rows = [{"text": [HH_A, HH_B], "score": [1.0, 0.0]},
+            {"text": [MD_A, MD_B], "score": [0.5, 1.5]},
+            {"text": [HH_B, HH_A], "score": [1, 1]},  # a tie
+            {"text": [MD_B, MD_A], "score": [2, 0]}]
+    res = load_records(write_json(tmp_path / "helpful.test.json", rows))
+    assert (res.format, res.ties, res.skipped) == ("text-score", 1, [])
+    md_prompt = ({"role": "user", "content": "Why?\n\nBody text."},)
+    assert res.records == [
+        PairRecord("0", "helpful", SHARED, ("4, as\n\nyou know.",), ("Five.",), None, "helpful.test.json[0]"),
+        PairRecord("1", "helpful", md_prompt, ("No idea.",), ("Because [1].",), None, "helpful.test.json[1]"),
+        PairRecord("3", "helpful", md_prompt, ("No idea.",), ("Because [1].",), None, "helpful.test.json[3]")]
+    assert [r.extra for r in res.records] == [{"scores": (1.0, 0.0), "chosen_index": 0},
+                                              {"scores": (1.5, 0.5), "chosen_index": 1},
+                                              {"scores": (2, 0), "chosen_index": 0}]
+    only_ties = load_records(write_json(tmp_path / "t.json", [rows[2], rows[2]]))
+    assert (only_ties.records, only_ties.ties, only_ties.format) == ([], 2, "text-score")
+
+
+BAD_TEXT_SCORE = [
+    ({"text": [HH_A, HH_B.replace("What is 2+2?", "What is 3+3?")], "score": [1, 0]},
+     "'text'[0] and 'text'[1] differ before their final responses (at message 3 of 3 and 3)"),
+    ({"text": [HH_A, "\n\nHuman: Hi there\n\nAssistant: Five."], "score": [1, 0]},
+     "'text'[0] and 'text'[1] differ before their final responses (at message 2 of 3 and 1)"),
+    ({"text": [HH_A, "no markers"], "score": [1, 0]}, "'text'[1]: no 'Human:'/'Assistant:' turn markers"),
+    ({"text": [HH_A, HH_B + "\n\nHuman: more?"], "score": [1, 0]},
+     "'text'[1]: no assistant turn after the last Human turn"),
+    ({"text": [HH_A, HH_B, HH_B], "score": [1, 0]}, "'text' must be a list of 2 dialogues, got a list of 3"),
+    ({"text": [HH_A, HH_B], "score": [1, "0"]}, "'score'[1] must be a number, got str"),
+    ({"text": [HH_A, HH_B], "score": [True, 0]}, "'score'[0] must be a number, got bool"),
+    ({"text": [HH_A, HH_B], "score": 1}, "'score' must be a list of 2 numbers, got int"),
+    ({"text": [HH_A, HH_B]}, "missing key 'score'"),
+]
+
+
+@pytest.mark.parametrize("bad,msg", BAD_TEXT_SCORE)
+def test_text_score_bad_row_named_or_skipped(tmp_path, bad, msg):
+    good = {"text": [HH_A, HH_B], "score": [0, 1]}
+    path = write_json(tmp_path / "harmless.test.json", [good, bad, good])
+    with pytest.raises(ValueError) as e:
+        load_records(path)
+    assert str(e.value).startswith(f"harmless.test.json[1]: {msg}")
+    res = load_records(path, skip_invalid=True)
+    assert [r.id for r in res.records] == ["0", "2"]
+    assert len(res.skipped) == 1 and res.skipped[0].startswith(f"harmless.test.json[1]: {msg}")
+    assert all(r.chosen == ("Five.",) and r.subset == "harmless" for r in res.records)
+
+
+def test_text_score_detection_looks_at_value_types(tmp_path):
+    with pytest.raises(ValueError) as e:
+        load_records(write_json(tmp_path / "w.json", [{"text": "one dialogue", "score": 1.0}]))
+    assert str(e.value).startswith("w.json[0]: cannot detect the format from keys ['score', 'text'] ('text-score' "
+                                   "needs 'text' a list of 2 str and 'score' a list of 2 numbers); pass format=")
+    assert all(f in str(e.value) for f in FORMATS)
