@@ -269,7 +269,7 @@ def encode(tokenizer, prompt, response: str, system=None, template: str = "chat"
     Args:
         tokenizer: a fast tokenizer (character offsets are needed).
         prompt: a str (the user turn) or a conversation ending with a user turn (``as_messages``).
-        response: the response's text; must not be empty.
+        response: the response's text; an empty one is its end token alone (an error with ``end_token=False``).
         system: the system prompt / instruction; None or blank means none (or the conversation's own).
         template: one of ``TEMPLATES``.
         end_token: the response's range ends with its end-of-turn token (module docstring); False:
@@ -280,13 +280,13 @@ def encode(tokenizer, prompt, response: str, system=None, template: str = "chat"
         ``Encoded``: ids [length], the response's range [start, end) with start >= 1, its tokens' text [n].
 
     Raises:
-        ValueError: empty response; a slow tokenizer (``... gives no character offsets; load a fast
+        ValueError: empty response with ``end_token=False``; a slow tokenizer (``... gives no character offsets; load a fast
             tokenizer``); no token of the response found; the response starts the text and there is no
             BOS/EOS; a chat template that drops or duplicates the response; a bad conversation.
         TypeError: a prompt that is neither a str nor a list of messages.
     """
-    if not response:
-        raise ValueError("empty response: there is nothing to score")
+    if not response and not end_token:
+        raise ValueError("empty response: there is nothing to score (with the end token off)")
     text, (c0, c1), templated = render(tokenizer, prompt, response, system, template, chat_template_kwargs)
     try:
         enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=not templated)
@@ -295,9 +295,12 @@ def encode(tokenizer, prompt, response: str, system=None, template: str = "chat"
                          "(use_fast=True) so the response's tokens can be located") from None
     ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
     inside = [i for i, (a, b) in enumerate(offsets) if b > a and a < c1 and b > c0]
-    if not inside:
+    if response and not inside:
         raise ValueError(f"no token of the response {response[:40]!r} was found in the encoded text")
-    start, end = inside[0], inside[-1] + 1
+    if inside:
+        start, end = inside[0], inside[-1] + 1
+    else:  # an empty response: only its end token is scored (the turn ends at once)
+        start = end = next((i for i, (a, b) in enumerate(offsets) if b > a and a >= c0), len(ids))
     token_text = [text[a:b] for a, b in offsets[start:end]]
     if end_token:
         ids, end, token_text = _with_end_token(tokenizer, ids, offsets, text, end, token_text)

@@ -40,7 +40,7 @@ class PairRecord:
 
     id: str
     subset: str
-    prompt: str
+    prompt: str | tuple   # a user turn, or chat messages ending with a user turn
     chosen: tuple
     rejected: tuple
     system: str | None = None

@@ -34,14 +34,18 @@ class BenchConfig:
 
     Fields:
         model: local Hugging Face model directory (the LM whose logits give the reward).
-        data: the benchmark file (.json, .jsonl or .parquet); out: the run folder.
+        data: the benchmark file (.json, .jsonl or .parquet), or a list of files scored as one run (one
+            format; ``loaders.load_records``); out: the run folder.
         methods: among ``METHODS`` ("endorm" and the Appendix D judges).
         format: one of ``loaders.FORMATS``, or None to detect it from the first record.
-        reward: the EndoRM options; bench uses alpha, gamma, floor, template and truncate.
+        domain: the RM-Bench domain of every record (``files.RM_BENCH_DOMAINS``); None: each record's
+            ``domain`` key, else the file name (``chat_filtered.json`` -> chat).
+        reward: the EndoRM options; bench uses alpha, gamma, floor, template, truncate and end_token.
         system_prompt: a system prompt for every item (promptable reward), None: each record's own.
         domain_prompts: a JSON file ``{domain: system prompt}`` (DSP data only): the Table 2 matrix.
         compare_paper: print the paper's numbers beside ours.
-        skip_invalid: leave malformed records out (counted) instead of raising.
+        skip_invalid: leave malformed records, and records too long for the model's context, out
+            (counted and listed in ``results.json``) instead of raising; checked before the model loads.
         limit: score only the first N records (None or 0: all).
         multifaceted_pairs: the pair construction of Multifaceted-Bench (``loaders.MULTIFACETED_PAIRS``).
         dsp_domains: the DSP data domains (None: the four of ``loaders.DSP_DEFAULT_DOMAINS``).
@@ -52,10 +56,11 @@ class BenchConfig:
     """
 
     model: str                                  # local Hugging Face model directory
-    data: str                                   # .json, .jsonl or .parquet file
+    data: str | list                            # .json, .jsonl or .parquet file(s)
     out: str                                    # run folder
     methods: tuple = ("endorm",)                # among METHODS
     format: str | None = None                   # None: detected from the first record
+    domain: str | None = None                   # RM-Bench domain of every record (None: key or file name)
     reward: RewardOptions = field(default_factory=RewardOptions)
     system_prompt: str | None = None            # for every item (promptable reward)
     domain_prompts: str | None = None           # JSON {domain: system prompt}: the DSP matrix
@@ -139,8 +144,10 @@ def run_bench(cfg: BenchConfig) -> str | None:
     """``endorm bench``: load, refuse a different run, score (resuming), and write the tables.
 
     Writes ``out/run.json`` (the run's identity), ``scores.jsonl`` (or ``scores.rank{k}.jsonl``),
-    ``results.json`` ({"format", "n_records", "skipped", "summary"}: ``report.summarize``'s
-    dict) and ``results.md`` (the report).
+    ``results.json`` ({"format", "n_records", "skipped" (count of malformed records), "invalid" (their
+    locations and what), "left_out" (records that could not be scored, e.g. longer than the context,
+    ``lengths.check_records``), "ties" (text-score pairs left out), "summary": ``report.summarize``'s
+    dict}) and ``results.md`` (the report).
 
     Returns:
         the printed report (tables as text), or None on a process other than the main one.
@@ -156,25 +163,59 @@ def run_bench(cfg: BenchConfig) -> str | None:
 
     cfg.check()
     loaded = load_records(cfg.data, cfg.format, skip_invalid=cfg.skip_invalid,
-                          multifaceted_pairs=cfg.multifaceted_pairs, dsp_domains=cfg.dsp_domains)
+                          multifaceted_pairs=cfg.multifaceted_pairs, dsp_domains=cfg.dsp_domains, domain=cfg.domain)
     if loaded.skipped:
         print(f"skipped {len(loaded.skipped)} invalid record(s), e.g. {loaded.skipped[0]}", file=sys.stderr)
     if getattr(loaded, "unpaired", 0):
         print(f"{loaded.unpaired} prompt(s) gave no pair (one system message only)", file=sys.stderr)
+    if getattr(loaded, "ties", 0):
+        print(f"left out {loaded.ties} pair(s) whose two scores are equal (text-score data)", file=sys.stderr)
     records = loaded.records[:cfg.limit] if cfg.limit else loaded.records
     if not records:
         raise ValueError(f"{cfg.data}: no records to score")
     conditions = conditions_for(cfg, loaded.format)
+    records, left_out = _check_lengths(cfg, records, conditions)
+    if left_out:
+        print(f"left out {len(left_out)} record(s) that cannot be scored, e.g. {left_out[0]}", file=sys.stderr)
+    if not records:
+        raise ValueError(f"{cfg.data}: no records left to score ({len(left_out)} left out: {left_out[0]})")
     out_dir = Path(cfg.out)
     if not _score_everything(cfg, records, conditions, loaded.format, out_dir):
         return None
     methods = list(cfg.methods)
     summary = summarize(records, merge_scores(out_dir, records), methods, conditions, loaded.format, cfg.seed)
     text = render(summary, conditions, loaded.format, cfg.compare_paper, out_dir, bool(cfg.domain_prompts))
+    if left_out:
+        text += (f"\n\nLeft out {len(left_out)} record(s) that cannot be scored (--skip-invalid), e.g. too long "
+                 "for the model's context:\n" + "\n".join(f"- {line}" for line in left_out))
     atomic_write_json(out_dir / "results.json", {"format": loaded.format, "n_records": len(records),
-                                                 "skipped": len(loaded.skipped), "summary": summary})
+                                                 "skipped": len(loaded.skipped), "invalid": loaded.skipped,
+                                                 "left_out": left_out, "ties": loaded.ties, "summary": summary})
     atomic_write_bytes(out_dir / "results.md", (text + "\n").encode())
     return text
+
+
+def _check_lengths(cfg: BenchConfig, records, conditions):
+    """(records every method can score, "<where> (id 'x'): <what>" per other record); tokenizer only.
+
+    Raises:
+        ValueError: an invalid record without ``skip_invalid`` (``lengths.check_records``); FileNotFoundError:
+            no model directory.
+    """
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from ..base import context_length, ensure_pad_token
+    from .lengths import LengthChecker, check_records
+
+    if not Path(cfg.model).is_dir():
+        raise FileNotFoundError(f"model directory not found: {cfg.model}")
+    tok = AutoTokenizer.from_pretrained(cfg.model, local_files_only=True)
+    ensure_pad_token(tok)
+    context = context_length(SimpleNamespace(config=AutoConfig.from_pretrained(cfg.model, local_files_only=True)))
+    checker = LengthChecker(tok, context, cfg.methods, cfg.reward)
+    return check_records(records, checker, conditions, cfg.skip_invalid, cfg.progress)
 
 
 def _score_everything(cfg: BenchConfig, records, conditions, fmt, out_dir: Path) -> bool:
@@ -186,7 +227,7 @@ def _score_everything(cfg: BenchConfig, records, conditions, fmt, out_dir: Path)
     r = cfg.reward
     meta = {"model": str(Path(cfg.model).resolve()), "dtype": cfg.dtype, "format": fmt,
             "conditions": conditions, "alpha": r.alpha, "gamma": r.gamma, "floor": r.floor,
-            "template": r.template, "truncate": r.truncate}
+            "template": r.template, "truncate": r.truncate, "end_token": r.end_token}
     state, rank, world = _process_state()
     if rank == 0:
         check_run(out_dir, meta)
@@ -194,7 +235,7 @@ def _score_everything(cfg: BenchConfig, records, conditions, fmt, out_dir: Path)
         state.wait_for_everyone()
         check_run(out_dir, meta)
     model, tokenizer = load_model_and_tokenizer(cfg.model, cfg.dtype, state.device if state else cfg.device)
-    kw = dict(r.kwargs("alpha", "gamma", "floor", "template", "truncate"), batch_size=cfg.batch_size)
+    kw = dict(r.kwargs("alpha", "gamma", "floor", "template", "truncate", "end_token"), batch_size=cfg.batch_size)
     rms = {m: build_method(m, model, tokenizer, **kw) for m in cfg.methods}
     if state is not None:
         with state.split_between_processes(records) as mine:

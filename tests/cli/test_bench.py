@@ -207,3 +207,69 @@ def test_multifaceted_run_draws_figure1(model_dir, tmp_path):
     res = json.loads((out / "results.json").read_text())["summary"]["endorm"]["default"]["subsets"]
     assert fig["percent"]["endorm"]["alpha"][0] == pytest.approx(100 * res["alpha"]["accuracy"])
     assert (out / "accuracy_by_subset.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def short_model(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp("short") / "tiny", "gpt2", seed=6, max_positions=64)
+
+
+def test_items_longer_than_the_context_are_found_before_the_model_loads(short_model, tmp_path, capsys):
+    """Item 5 of issue 11: long items never stop a run under --skip-invalid; --truncate scores them for EndoRM."""
+    data = tmp_path / "long.jsonl"
+    rows = [{"id": "ok", "prompt": "Hi", "chosen": "yes", "rejected": "no"},
+            {"id": "long-prompt", "prompt": "word " * 80, "chosen": "yes", "rejected": "no"},
+            {"id": "long-response", "prompt": "Hi", "chosen": "word " * 80, "rejected": "no"},
+            {"id": "empty", "prompt": "Hi", "chosen": "", "rejected": "no"}]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out"
+    base = ["bench", "--model", str(short_model), "--data", str(data), "--no-progress"]
+    assert cli.main(base + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "long.jsonl:2 (id 'long-prompt'): endorm: chosen[0] has" in err and "longer than the model's context of 64" in err
+    assert "--skip-invalid" in err and "--truncate" in err and "truncate=True" not in err
+    assert not out.exists()  # found before anything was written or loaded
+    assert cli.main(base + ["--out", str(out), "--skip-invalid"]) == 0
+    res = json.loads((out / "results.json").read_text())  # an empty response is its end token alone: scored
+    assert res["n_records"] == 2 and [x.split(" ")[0] for x in res["left_out"]] == ["long.jsonl:2", "long.jsonl:3"]
+    assert "Left out 2 record(s)" in (out / "results.md").read_text()
+    out2 = tmp_path / "out2"  # --truncate: the long prompt is cut from the left, the long response still cannot fit
+    assert cli.main(base + ["--out", str(out2), "--skip-invalid", "--truncate"]) == 0
+    res = json.loads((out2 / "results.json").read_text())
+    assert res["n_records"] == 3 and len(res["left_out"]) == 1 and "with --truncate" in res["left_out"][0]
+    out4 = tmp_path / "out4"  # without the end token an empty response has nothing to score
+    assert cli.main(base + ["--out", str(out4), "--skip-invalid", "--no-end-token"]) == 0
+    left = json.loads((out4 / "results.json").read_text())["left_out"]
+    assert len(left) == 3 and "long.jsonl:4 (id 'empty'): endorm: empty response" in left[2]
+    out3 = tmp_path / "out3"  # a judge cannot truncate: its prompt (489 tokens here) must fit
+    capsys.readouterr()
+    assert cli.main(base + ["--out", str(out3), "--skip-invalid", "--methods", "verifier"]) == 2
+    err = capsys.readouterr().err
+    assert "no records left to score (4 left out: long.jsonl:1 (id 'ok'): verifier: the judge prompt of chosen[0]" in err
+    assert not out3.exists()
+
+
+def test_real_rmbench_files_give_the_table1_layout(model_dir, tmp_path, capsys):
+    """The four RM-Bench files as published on GitHub, one run, no --format: Chat, Code and Safety rows."""
+    from helpers import shared_path
+
+    base = shared_path("data", "rm-bench")
+    files = [str(base / f"{d}_filtered.json") for d in ("chat", "code", "safety-refuse", "safety-response")]
+    out = tmp_path / "out"
+    assert cli.main(["bench", "--model", str(model_dir), "--data", *files, "--limit", "4", "--out", str(out),
+                     "--no-progress", "--skip-invalid", "--truncate"]) == 0
+    text = capsys.readouterr().out
+    assert "| Method | Chat | Math | Code | Safety | Easy | Normal | Hard | Avg |" in text
+    res = json.loads((out / "results.json").read_text())
+    assert res["format"] == "rm-bench" and res["n_records"] + len(res["left_out"]) == 4
+
+
+def test_domain_flag_settles_an_ambiguous_file(model_dir, tmp_path, capsys):
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps([{"id": "1", "prompt": "Hi", "chosen": ["a", "b", "c"], "rejected": ["d", "e", "f"]}]))
+    base = ["bench", "--model", str(model_dir), "--data", str(data), "--no-progress"]
+    assert cli.main(base + ["--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "ambiguous layout" in err and "--domain" in err and "--format" in err
+    assert cli.main(base + ["--out", str(tmp_path / "b"), "--domain", "code"]) == 0
+    assert "| EndoRM | – | – |" in capsys.readouterr().out  # one Code record: Chat and Math empty

@@ -43,7 +43,7 @@ def test_bad_input_is_one_clear_line(model_dir, tmp_path, capsys):
     assert "endorm score: error: model directory not found" in capsys.readouterr().err
     assert cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", "b", "--alpha", "0"]) == 2
     assert "alpha must be > 0" in capsys.readouterr().err
-    assert cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", ""]) == 2
+    assert cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", "", "--no-end-token"]) == 2
     assert "empty response" in capsys.readouterr().err
     assert cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", "b", "--tokens",
                      "--method", "verifier"]) == 2

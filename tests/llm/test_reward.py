@@ -158,7 +158,13 @@ def test_bad_input(model_dirs, tmp_path):
             EndogenousReward.from_pretrained(d, **kw)
     rm = EndogenousReward.from_pretrained(d)
     with pytest.raises(ValueError, match="item 1: empty response"):
-        rm.score(["a", "b"], ["ok", ""])
+        EndogenousReward.from_pretrained(d, end_token=False).score(["a", "b"], ["ok", ""])
+    (empty,) = rm.token_rewards(["a"], [""])  # the turn ends at once: its end token alone is scored
+    e = encode(rm.tokenizer, "a", "", None, rm.template)
+    with torch.no_grad():
+        logits = rm.model(torch.tensor([e.input_ids[:e.end]])).logits[0, -2].double()
+    assert empty.tokens == ["<|im_end|>"] and e.end == e.start + 1
+    assert empty.score == pytest.approx(float(logits[e.input_ids[e.start]]), abs=1e-5)  # r_hat = f(s, EOS) - 0
     with pytest.raises(ValueError, match="same length"):
         rm.score(["a", "b"], ["ok"])
     short = EndogenousReward.from_pretrained(d, max_length=20)
