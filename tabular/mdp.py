@@ -13,6 +13,11 @@ Two constructors:
   so no transition table is stored and a layer's successor values are a reshape.
 * ``automaton_mdp``: the state is a finite automaton over the prefix (e.g. on-track /
   off-track), so H can reach hundreds; one ``[S, V]`` table serves every depth.
+
+The terminal action: the last action a_H ends the episode and V(s_{H+1}) = 0 after it. On a
+real model the same role is played by the response's end-of-turn token (the EOS, or e.g.
+``<|im_end|>``), which ``endorm.llm`` scores by default in every command (MATH.md, "The end
+token"; ``endorm.llm.templates``), so the two sides compute the same sums.
 """
 from __future__ import annotations
 
