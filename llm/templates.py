@@ -102,18 +102,23 @@ def apply_chat(tokenizer, messages, generation_prompt: bool, chat_template_kwarg
         The text (str, not tokenized); the system text joins the first user turn after a blank line.
 
     Raises:
-        Exception: what ``apply_chat_template`` raises (e.g. jinja's ``TemplateError``) when there is no
-            leading system message to move, or again without it.
+        ValueError: the template refuses the conversation (jinja's ``TemplateError``, e.g. Gemma's
+            ``Conversation roles must alternate user/assistant/user/assistant/...``), when there is no
+            leading system message to move, or again without it: ``the chat template refuses this
+            conversation: ...``.
     """
     kw = dict(chat_template_kwargs or {}, tokenize=False, add_generation_prompt=generation_prompt)
     try:
         return tokenizer.apply_chat_template(messages, **kw)
-    except Exception:  # noqa: BLE001 -- jinja raises TemplateError subclasses for "no system role"
+    except Exception as e:  # noqa: BLE001 -- jinja raises TemplateError subclasses for "no system role"
         if not messages or messages[0]["role"] != "system":
-            raise
+            raise ValueError(f"the chat template refuses this conversation: {e}") from None
         sys_text, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
         rest[0]["content"] = f"{sys_text}\n\n{rest[0]['content']}"
-        return tokenizer.apply_chat_template(rest, **kw)
+        try:
+            return tokenizer.apply_chat_template(rest, **kw)
+        except Exception as e2:  # noqa: BLE001
+            raise ValueError(f"the chat template refuses this conversation: {e2}") from None
 
 
 ROLES = ("system", "user", "assistant")
@@ -188,7 +193,7 @@ def _fill_slot(layout: str, response: str):
     """Put the response verbatim where the placeholder was: (text, (char_start, char_end))."""
     if layout.count(_SLOT) != 1:
         raise ValueError("the chat template duplicated or dropped the response, so its tokens cannot be "
-                         "located; use template='plain'")
+                         "located; use the plain layout (template='plain', --template plain)")
     i = layout.index(_SLOT)
     return layout[:i] + response + layout[i + len(_SLOT):], (i, i + len(response))
 
@@ -280,7 +285,8 @@ def encode(tokenizer, prompt, response: str, system=None, template: str = "chat"
         ``Encoded``: ids [length], the response's range [start, end) with start >= 1, its tokens' text [n].
 
     Raises:
-        ValueError: empty response with ``end_token=False``; a slow tokenizer (``... gives no character offsets; load a fast
+        ValueError: empty response with ``end_token=False``; no end token to score (no special token after the
+            response and no EOS); a chat template that refuses the conversation; a slow tokenizer (``... gives no character offsets; load a fast
             tokenizer``); no token of the response found; the response starts the text and there is no
             BOS/EOS; a chat template that drops or duplicates the response; a bad conversation.
         TypeError: a prompt that is neither a str nor a list of messages.
@@ -315,7 +321,7 @@ def encode(tokenizer, prompt, response: str, system=None, template: str = "chat"
 
 def _with_end_token(tokenizer, ids, offsets, text, end, token_text):
     """(ids, end, token texts) with the end-of-turn token inside the range: the first end id after the
-    response (tokens before it included), else the EOS appended; unchanged if there is neither."""
+    response (tokens before it included), else the EOS appended; a ValueError if there is neither."""
     enders = end_token_ids(tokenizer)
     j = next((k for k in range(end, len(ids)) if ids[k] in enders), None)
     if j is not None:
@@ -323,5 +329,6 @@ def _with_end_token(tokenizer, ids, offsets, text, end, token_text):
                  for k, (a, b) in zip(range(end, j + 1), offsets[end:j + 1])]
         return ids, j + 1, token_text + extra
     if tokenizer.eos_token_id is None:
-        return ids, end, token_text
+        raise ValueError("nothing ends the response: the layout puts no special token after it and the tokenizer "
+                         "has no EOS token; score without it (end_token=False, --no-end-token)")
     return ids[:end] + [int(tokenizer.eos_token_id)], end + 1, token_text + [tokenizer.eos_token]

@@ -30,6 +30,8 @@ def read_rows(path: Path) -> list:
         FileNotFoundError: no such file. ValueError: an unknown extension, or a .json file that is not a
             list of records (or an object holding one).
     """
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give the files in it (e.g. {path}/*.json)")
     if not path.is_file():
         raise FileNotFoundError(f"benchmark file not found: {path}")
     suffix = path.suffix.lower()

@@ -35,18 +35,17 @@ listed in ``LoadResult.skipped``. Duplicate ids always raise (results are keyed 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dialogue import text_score_record
+from .multifaceted import MULTIFACETED_PAIRS, multifaceted_records, multifaceted_row
 from .files import (RM_BENCH_DOMAINS, RecordError, chat_messages, file_stem, ident, need, opt_str, prefix_ids,
                     read_rows, req_str, rm_bench_domain_from_name, texts, type_name)
 from .records import DSP_RESPONSE_KEYS, PairRecord
 
 FORMATS = ("rm-bench", "rewardbench", "multifaceted", "dsp", "text-score", "pairs")
 DSP_DEFAULT_DOMAINS = DSP_RESPONSE_KEYS[:4]  # the data's order (records and their ids follow it)
-MULTIFACETED_PAIRS = ("other-system",)
 
 
 @dataclass
@@ -187,50 +186,6 @@ def dsp_records(d: dict, key: str, where: str, domains=DSP_DEFAULT_DOMAINS) -> l
     return out
 
 
-def _multifaceted_row(d: dict) -> dict:
-    rubric = d.get("rubric", d.get("rubrics"))
-    return {"source": req_str(d, "source"), "system": req_str(d, "system"), "prompt": req_str(d, "prompt"),
-            "reference_answer": req_str(d, "reference_answer"), "rubric": rubric}
-
-
-def multifaceted_records(rows: list, how: str = "other-system") -> tuple:
-    """Pairs from Multifaceted-Bench rows (kaist-ai/Multifaceted-Bench), which hold no pairs themselves.
-
-    The paper does not say how it formed pairs from this benchmark (REFERENCE.md: uncertain).
-    ``"other-system"``: rows are grouped by exact prompt text; each row gives one record with
-    id = its key, system = its system message, subset = its source, chosen = (its
-    reference_answer,), rejected = the reference answers of the rows on the same prompt whose
-    system message differs, in file order. A prompt whose rows all share one system message
-    (e.g. a single row) gives no record and counts in ``unpaired``.
-
-    Args:
-        rows: ``[(key, where, fields)]``, fields = ``{source, system, prompt, reference_answer,
-            rubric}`` as checked by ``load_records``.
-        how: the construction, one of ``MULTIFACETED_PAIRS``.
-
-    Returns:
-        ``(records, unpaired)``: the ``PairRecord``s in file order (``extra``: ``rubric`` and
-        ``rejected_from``, the locations of the rejected rows) and the number of unpaired prompts.
-
-    Raises:
-        ValueError: ``multifaceted_pairs must be one of ('other-system',), got 'x'``.
-    """
-    if how not in MULTIFACETED_PAIRS:
-        raise ValueError(f"multifaceted_pairs must be one of {MULTIFACETED_PAIRS}, got {how!r}")
-    groups = defaultdict(list)
-    for row in rows:
-        groups[row[2]["prompt"]].append(row)
-    unpaired = sum(len({r[2]["system"] for r in g}) < 2 for g in groups.values())
-    records = []
-    for key, where, f in rows:
-        others = [r for r in groups[f["prompt"]] if r[2]["system"] != f["system"]]
-        if others:
-            extra = {"rubric": f["rubric"], "rejected_from": tuple(r[1] for r in others)}
-            records.append(PairRecord(key, f["source"], f["prompt"], (f["reference_answer"],),
-                                      tuple(r[2]["reference_answer"] for r in others), f["system"], where, extra))
-    return records, unpaired
-
-
 # ---------------------------------------------------------------------- detection and loading
 def candidate_formats(d: dict) -> tuple:
     """The formats one record fits, by its keys and value types; the first rule that matches wins.
@@ -322,7 +277,7 @@ def _load_file(path: Path, rows: list, fmt: str, skip_invalid: bool, opts: dict)
                "rewardbench": rewardbench_record, "pairs": pairs_record,
                "dsp": lambda d, k, w: dsp_records(d, k, w, opts["dsp_domains"]),
                "text-score": lambda d, k, w: text_score_record(d, k, w, subset),
-               "multifaceted": lambda d, k, w: [(k, w, _multifaceted_row(d))]}[fmt]
+               "multifaceted": lambda d, k, w: [(k, w, multifaceted_row(d))]}[fmt]
     out, skipped, ties = [], [], 0
     for row in rows:
         try:
@@ -354,7 +309,8 @@ def _merge(paths: list, results: list) -> LoadResult:
 
 
 def load_records(path, format: str | None = None, skip_invalid: bool = False,
-                 multifaceted_pairs: str = "other-system", dsp_domains=None, domain: str | None = None) -> LoadResult:
+                 multifaceted_pairs: str = "other-system", dsp_domains=None, domain: str | None = None,
+                 limit: int | None = None) -> LoadResult:
     """Read local benchmark files into PairRecords (formats, detection, errors: module docstring).
 
     Args:
@@ -366,7 +322,10 @@ def load_records(path, format: str | None = None, skip_invalid: bool = False,
         dsp_domains: the DSP domains to build records for (default ``DSP_DEFAULT_DOMAINS``:
             academy, business, entertainment, literature), no repeats.
         domain: the RM-Bench domain of every record (one of ``RM_BENCH_DOMAINS``; overrides the
-            records' and the file name's); only for format "rm-bench" (it also settles detection).
+            records' own); only for format "rm-bench" (it also settles detection). A file whose name
+            names another domain is an error.
+        limit: keep the first ``limit`` records of each file (None: all); with several files every
+            file contributes, so a limited RM-Bench run still fills every domain of the table.
 
     Returns:
         a ``LoadResult`` (records, skipped, format, unpaired, ties).
@@ -392,9 +351,15 @@ def load_records(path, format: str | None = None, skip_invalid: bool = False,
         fmt = format or _detect(rows, p, domain)
         if domain is not None and fmt != "rm-bench":
             raise ValueError(f"{p.name}: domain= (--domain) is for format 'rm-bench', and this file is {fmt!r}")
+        if domain is not None and rm_bench_domain_from_name(p) not in (None, domain):
+            raise ValueError(f"--domain {domain} contradicts the file name {p.name} (domain "
+                             f"{rm_bench_domain_from_name(p)!r}); leave --domain out for files named by domain")
         if files and fmt != files[0][2]:
             raise ValueError(f"{files[0][0].name} is format {files[0][2]!r} but {p.name} is {fmt!r}: files loaded "
                              "together must have one format")
         files.append((p, rows, fmt))
     results = [_load_file(p, rows, fmt, skip_invalid, opts) for p, rows, fmt in files]
+    if limit is not None:
+        for res in results:
+            res.records = res.records[:limit]
     return results[0] if len(results) == 1 else _merge(paths, results)

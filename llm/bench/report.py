@@ -190,8 +190,12 @@ def render(summary, conditions, fmt: str, compare_paper: bool, out_dir: Path, ds
     for c in conditions:
         title = "" if len(conditions) == 1 else f"### condition {c}\n\n"
         if fmt == "rm-bench":
-            table = T.format_table1({m: by_c[c]["rm-bench"] for m, by_c in summary.items() if c in by_c},
-                                    paper=compare_paper)
+            rows = {m: by_c[c]["rm-bench"] for m, by_c in summary.items() if c in by_c}
+            table = T.format_table1(rows, paper=compare_paper)
+            missing = next(iter(rows.values()), {}).get("missing")
+            if missing:
+                table += (f"\n\n{', '.join(missing)}: no items in this run, so Easy, Normal, Hard and Avg are means "
+                          "over the other domains only (not comparable with the paper's Avg).")
         elif fmt == "rewardbench":
             table = _rewardbench_table(summary, c)
         else:

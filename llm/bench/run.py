@@ -46,7 +46,7 @@ class BenchConfig:
         compare_paper: print the paper's numbers beside ours.
         skip_invalid: leave malformed records, and records too long for the model's context, out
             (counted and listed in ``results.json``) instead of raising; checked before the model loads.
-        limit: score only the first N records (None or 0: all).
+        limit: score only the first N records of each data file (None or 0: all).
         multifaceted_pairs: the pair construction of Multifaceted-Bench (``loaders.MULTIFACETED_PAIRS``).
         dsp_domains: the DSP data domains (None: the four of ``loaders.DSP_DEFAULT_DOMAINS``).
         batch_size: sequences per forward pass; chunk: records per scoring call (a kill loses at
@@ -146,7 +146,8 @@ def run_bench(cfg: BenchConfig) -> str | None:
     Writes ``out/run.json`` (the run's identity), ``scores.jsonl`` (or ``scores.rank{k}.jsonl``),
     ``results.json`` ({"format", "n_records", "skipped" (count of malformed records), "invalid" (their
     locations and what), "left_out" (records that could not be scored, e.g. longer than the context,
-    ``lengths.check_records``), "ties" (text-score pairs left out), "summary": ``report.summarize``'s
+    ``lengths.check_records``), "equal_score_pairs_left_out" (text-score rows whose two scores
+    are equal, in the whole files read), "summary": ``report.summarize``'s
     dict}) and ``results.md`` (the report).
 
     Returns:
@@ -163,14 +164,16 @@ def run_bench(cfg: BenchConfig) -> str | None:
 
     cfg.check()
     loaded = load_records(cfg.data, cfg.format, skip_invalid=cfg.skip_invalid,
-                          multifaceted_pairs=cfg.multifaceted_pairs, dsp_domains=cfg.dsp_domains, domain=cfg.domain)
+                          multifaceted_pairs=cfg.multifaceted_pairs, dsp_domains=cfg.dsp_domains, domain=cfg.domain,
+                          limit=cfg.limit or None)
     if loaded.skipped:
         print(f"skipped {len(loaded.skipped)} invalid record(s), e.g. {loaded.skipped[0]}", file=sys.stderr)
     if getattr(loaded, "unpaired", 0):
         print(f"{loaded.unpaired} prompt(s) gave no pair (one system message only)", file=sys.stderr)
     if getattr(loaded, "ties", 0):
-        print(f"left out {loaded.ties} pair(s) whose two scores are equal (text-score data)", file=sys.stderr)
-    records = loaded.records[:cfg.limit] if cfg.limit else loaded.records
+        print(f"left out {loaded.ties} pair(s) of the data files whose two scores are equal (text-score data)",
+              file=sys.stderr)
+    records = loaded.records
     if not records:
         raise ValueError(f"{cfg.data}: no records to score")
     conditions = conditions_for(cfg, loaded.format)
@@ -190,7 +193,8 @@ def run_bench(cfg: BenchConfig) -> str | None:
                  "for the model's context:\n" + "\n".join(f"- {line}" for line in left_out))
     atomic_write_json(out_dir / "results.json", {"format": loaded.format, "n_records": len(records),
                                                  "skipped": len(loaded.skipped), "invalid": loaded.skipped,
-                                                 "left_out": left_out, "ties": loaded.ties, "summary": summary})
+                                                 "left_out": left_out, "equal_score_pairs_left_out": loaded.ties,
+                                                 "summary": summary})
     atomic_write_bytes(out_dir / "results.md", (text + "\n").encode())
     return text
 

@@ -261,7 +261,7 @@ def test_real_rmbench_files_give_the_table1_layout(model_dir, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| Method | Chat | Math | Code | Safety | Easy | Normal | Hard | Avg |" in text
     res = json.loads((out / "results.json").read_text())
-    assert res["format"] == "rm-bench" and res["n_records"] + len(res["left_out"]) == 4
+    assert res["format"] == "rm-bench" and res["n_records"] + len(res["left_out"]) == 16  # --limit is per file
 
 
 def test_domain_flag_settles_an_ambiguous_file(model_dir, tmp_path, capsys):
@@ -273,3 +273,57 @@ def test_domain_flag_settles_an_ambiguous_file(model_dir, tmp_path, capsys):
     assert "ambiguous layout" in err and "--domain" in err and "--format" in err
     assert cli.main(base + ["--out", str(tmp_path / "b"), "--domain", "code"]) == 0
     assert "| EndoRM | – | – |" in capsys.readouterr().out  # one Code record: Chat and Math empty
+
+
+def test_limit_is_per_file_and_domain_must_agree_with_the_file_name(model_dir, tmp_path, capsys):
+    from helpers import shared_path
+
+    base = shared_path("data", "rm-bench")
+    files = [str(base / f"{d}_filtered.json") for d in ("chat", "code", "safety-refuse", "safety-response")]
+    out = tmp_path / "out"
+    assert cli.main(["bench", "--model", str(model_dir), "--data", *files, "--limit", "3", "--out", str(out),
+                     "--no-progress", "--skip-invalid", "--truncate"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    table = res["summary"]["endorm"]["default"]["rm-bench"]
+    assert table["n"] + len(res["left_out"]) == 12 and table["missing"] == ["Math"]  # Chat, Code, Safety filled
+    capsys.readouterr()
+    assert cli.main(["bench", "--model", str(model_dir), "--data", files[0], "--domain", "code", "--out",
+                     str(tmp_path / "o2")]) == 2
+    assert "--domain code contradicts the file name chat_filtered.json" in capsys.readouterr().err
+    assert cli.main(["bench", "--model", str(model_dir), "--data", str(base), "--out", str(tmp_path / "o3")]) == 2
+    assert "is a directory; give the files in it" in capsys.readouterr().err
+
+
+def test_a_conversation_the_template_refuses_is_left_out_under_skip_invalid(model_dir, tmp_path, capsys):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    d = tmp_path / "strict"
+    shutil.copytree(model_dir, d)
+    tok = AutoTokenizer.from_pretrained(d)
+    tok.chat_template = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+                         "{{ raise_exception('roles must alternate') }}{% endif %}<|im_start|>{{ m['role'] }}\n"
+                         "{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tok.save_pretrained(d)
+    data = tmp_path / "conv.jsonl"
+    good = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}, {"role": "user", "content": "?"}]
+    bad = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    data.write_text("\n".join(json.dumps({"id": i, "prompt": p, "chosen": "x", "rejected": "y"})
+                              for i, p in (("good", good), ("bad", bad))) + "\n")
+    base = ["bench", "--model", str(d), "--data", str(data), "--no-progress", "--methods", "endorm,verifier"]
+    assert cli.main(base + ["--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "conv.jsonl:2 (id 'bad'): endorm: the chat template refuses this conversation: roles must alternate" in err
+    assert cli.main(base + ["--out", str(tmp_path / "b"), "--skip-invalid"]) == 0
+    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert res["n_records"] == 1 and len(res["left_out"]) == 1
+
+
+def test_table1_says_when_a_domain_is_missing(model_dir, tmp_path, capsys):
+    data = _rmbench(tmp_path / "rmb.json", n=3)  # chat, math, code: no safety item
+    assert cli.main(["bench", "--model", str(model_dir), "--data", str(data), "--out", str(tmp_path / "o"),
+                     "--no-progress"]) == 0
+    assert "Safety: no items in this run, so Easy, Normal, Hard and Avg are means over the other domains only" in \
+        capsys.readouterr().out

@@ -101,3 +101,56 @@ def test_bad_messages_are_one_line_errors_before_the_model_loads(tmp_path, capsy
     missing = tmp_path / "no-model"  # never loaded: the error comes first
     assert cli.main(["score", "--model", str(missing), "--response", "r", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_items_are_checked_with_the_tokenizer_before_the_model_loads(model_dir, tmp_path, capsys):
+    """A folder with config and tokenizer but no weights: every item error still comes first (not a load error)."""
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(model_dir, bare)
+    for f in bare.glob("*.safetensors"):
+        f.unlink()
+    cases = [(["--prompt", "word " * 3000, "--response", "r"], "--response 1: endorm: the text has"),
+             (["--prompt", "a", "--response", "ok", "--response", "", "--no-end-token"], "--response 2: endorm: empty response"),
+             (["--prompt", "a", "--response", "r", "--method", "verifier", "--no-end-token"],
+              "--no-end-token is only used by --method endorm"),
+             (["--prompt", "word " * 3000, "--response", "r", "--method", "pairwise", "--response", "s"],
+              "the responses: pairwise: the judge prompt has")]
+    for argv, message in cases:
+        assert cli.main(["score", "--model", str(bare), *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+
+
+def test_a_conversation_the_template_refuses_is_a_one_line_error(model_dir, tmp_path, capsys):
+    from endorm.llm.templates import encode
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.chat_template = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+                         "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+                         "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    two_users = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    with pytest.raises(ValueError, match="the chat template refuses this conversation: Conversation roles must"):
+        encode(tok, two_users, "r")
+    d = tmp_path / "strict"
+    import shutil
+
+    shutil.copytree(model_dir, d)
+    tok.save_pretrained(d)
+    assert cli.main(["score", "--model", str(d), "--messages", json.dumps(two_users), "--response", "r"]) == 2
+    err = capsys.readouterr().err
+    assert "--response 1: endorm: the chat template refuses this conversation" in err and "Traceback" not in err
+
+
+def test_no_eos_and_no_end_marker_is_an_error_unless_the_end_token_is_off():
+    from endorm.llm.templates import encode
+    from endorm.llm.testing import word_tokenizer
+
+    tok = word_tokenizer(["<unk>", "a", "b", "c"])  # no EOS, no chat template
+    with pytest.raises(ValueError, match="nothing ends the response.*--no-end-token"):
+        encode(tok, "a ", "b", None, "plain")
+    e = encode(tok, "a ", "b c", None, "plain", end_token=False)
+    assert e.end - e.start == 2

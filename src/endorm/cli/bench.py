@@ -53,7 +53,7 @@ def register(sub) -> None:
                    help="JSON {domain: system prompt}: DSP cross-domain mode, the 4x4 matrix of Table 2")
     b.add_argument("--compare-paper", action="store_true", help="print the paper's numbers beside ours")
     b.add_argument("--skip-invalid", action="store_true", help="skip malformed records and report the count")
-    b.add_argument("--limit", type=int, help="only the first N records")
+    b.add_argument("--limit", type=int, help="only the first N records of each data file")
     b.add_argument("--multifaceted-pairs", default="other-system", choices=MULTIFACETED_PAIRS,
                    help="how Multifaceted-Bench rows become pairs (see README)")
     b.add_argument("--dsp-domains", type=lambda s: tuple(x.strip() for x in s.split(",")), default=None,

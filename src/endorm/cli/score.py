@@ -40,6 +40,41 @@ def _prompt(args):
     return msgs
 
 
+def _precheck(args, prompt) -> None:
+    """Lay out and measure every item with the tokenizer alone, before the model loads (``bench.lengths``).
+
+    Raises:
+        FileNotFoundError: no model directory. ValueError: ``--no-end-token`` with a judge; an item that
+            cannot be laid out or is longer than the context (``--response 2: endorm: the text has 9000
+            tokens, longer than the model's context of 8192``).
+    """
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from endorm.llm.base import context_length
+    from endorm.llm.bench.lengths import LengthChecker
+    from endorm.llm.bench.records import PairRecord
+
+    if args.method != "endorm" and not args.end_token:
+        raise ValueError("--no-end-token is only used by --method endorm (a judge reads the response as text)")
+    if not Path(args.model).is_dir():
+        raise FileNotFoundError(f"model directory not found: {args.model}")
+    tok = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
+    context = context_length(SimpleNamespace(config=AutoConfig.from_pretrained(args.model, local_files_only=True)))
+    opts = RewardOptions.from_mapping(vars(args)) if args.method == "endorm" else RewardOptions()
+    checker = LengthChecker(tok, context, [args.method], opts)
+    pairs = [(args.response[1:], args.response[:1])] if args.method == "pairwise" else \
+        [((r,), ()) for r in args.response]
+    for i, (chosen, rejected) in enumerate(pairs):
+        why = checker.problem(PairRecord(str(i), "", prompt, chosen, rejected), args.system)
+        if why is not None:
+            where = "the responses" if args.method == "pairwise" else f"--response {i + 1}"
+            why = why.replace(" of chosen[0] vs rejected[0]", "").replace("chosen[0]", "the text")
+            raise ValueError(f"{where}: {why}")
+
+
 def run(args) -> int:
     """Score ``--response`` (one or more) after ``--prompt``; print scores, per-token rewards or JSON.
 
@@ -56,6 +91,7 @@ def run(args) -> int:
     if args.method == "pairwise" and len(args.response) != 2:
         raise ValueError("--method pairwise needs exactly two --response (first, second)")
     prompt = _prompt(args)
+    _precheck(args, prompt)
     rm = _load_method(args)
     n = len(args.response)
     prompts, system = [prompt] * n, args.system

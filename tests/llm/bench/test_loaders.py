@@ -344,8 +344,10 @@ def test_rm_bench_domain_from_the_file_name(tmp_path, name, domain):
 def test_rm_bench_domain_argument_settles_and_overrides(tmp_path):
     res = load_records(write_json(tmp_path / "mine.json", RM_GH), domain="code")
     assert (res.format, [r.subset for r in res.records]) == ("rm-bench", ["code", "code"])
-    res = load_records(write_json(tmp_path / "chat_filtered.json", RM_GH), domain="math")  # over the name
-    assert [r.subset for r in res.records] == ["math", "math"]
+    with pytest.raises(ValueError, match=r"--domain math contradicts the file name chat_filtered.json \(domain 'chat'\)"):
+        load_records(write_json(tmp_path / "chat_filtered.json", RM_GH), domain="math")  # never silently over the name
+    res = load_records(write_json(tmp_path / "chat_filtered.json", RM_GH), domain="chat")
+    assert [r.subset for r in res.records] == ["chat", "chat"]
     res = load_records(write_json(tmp_path / "hf.json", RM), domain="code")  # over the records' domain key
     assert [(r.subset, r.extra) for r in res.records] == [("code", {"domain": "chat"}), ("code", {"domain": "safety-refuse"})]
     res = load_records(write_json(tmp_path / "chat.json", [dict(RM_GH[0], domain="safety-response")]))
