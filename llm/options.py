@@ -15,8 +15,9 @@ from endorm.formulas import KINDS, TERMINALS, check_alpha, check_weights
 from .templates import TEMPLATES as TEMPLATE_NAMES
 
 
-def _opt(default, help: str, choices=None):
-    return field(default=default, metadata={"help": help, "choices": choices})
+def _opt(default, help: str, choices=None, range=None):
+    """A field whose metadata carries the flag's help, choices and range (low, high, low_open, high_open)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "range": range})
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,11 @@ class RewardOptions:
             ``--no-end-token``.
     """
 
-    alpha: float = _opt(1.0, "alpha, the temperature of pi_f = softmax(f / alpha) (default 1.0: the raw logits)")
-    gamma: float = _opt(1.0, "Appendix C discount gamma in (0, 1] (default 1.0)")
-    floor: float = _opt(0.0, "Appendix C weight floor in [0, 1]: w_t = max(gamma^(t-1), floor) (default 0.0)")
+    alpha: float = _opt(1.0, "alpha, the temperature of pi_f = softmax(f / alpha) (default 1.0: the raw logits)",
+                        range=(0.0, None, True))
+    gamma: float = _opt(1.0, "Appendix C discount gamma in (0, 1] (default 1.0)", range=(0.0, 1.0, True))
+    floor: float = _opt(0.0, "Appendix C weight floor in [0, 1]: w_t = max(gamma^(t-1), floor) (default 0.0)",
+                        range=(0.0, 1.0))
     kind: str = _opt("reward", "score: reward (sum of r_hat) or logprob (sum of log pi) (default reward)", KINDS)
     terminal: str = _opt("zero", "V after the last token: zero (Eq. 12) or model (default zero)", TERMINALS)
     template: str | None = _opt(None, "prompt layout: chat, appendix-d or plain (default: chat if the tokenizer "

@@ -1,7 +1,9 @@
 """Run folders shared by ``bench``, ``eval-math``, ``rl`` and ``demo``: identity, resume, quiet logs.
 
 * ``check_run``: ``OUT/run.json`` records what changes a result without changing its key; a
-  folder that holds a different run is refused and left untouched.
+  folder that holds a different run, or files but no run at all, is refused and left untouched
+  (``refuse_other``, which checks without writing, before a model loads).
+* ``run_lock``: one process per run folder (an OS file lock that a killed process releases).
 * ``read_jsonl``: the complete lines of a streamed results file (``scores.jsonl``,
   ``samples.jsonl``); a half-written last line (a kill during a write) is dropped.
 * ``library_output_to``: library deprecation warnings (``DeprecationWarning``,
@@ -110,26 +112,82 @@ def read_jsonl(path: Path, repair: bool = True) -> list:
     return out
 
 
-def check_run(out_dir: Path, meta: dict) -> None:
-    """Write ``out_dir/run.json``, or check that the folder holds the same run (else nothing is touched).
+LOCK_NAME = ".endorm.lock"
+
+
+def refuse_other(out_dir: Path, meta: dict) -> None:
+    """Refuse ``out_dir`` unless it is absent, empty, or holds this same run; writes nothing.
 
     Args:
-        out_dir: the run folder (created if needed).
-        meta: the run's identity, JSON-serializable: what changes a result without changing its key.
+        out_dir: the run folder.
+        meta: the run's identity (``check_run``), with ``"command"`` naming the command that writes it.
 
     Raises:
-        ValueError: ``run.json`` differs (``DIR holds a different run (differs in k1, k2); use another --out
-            or delete it``) or is not JSON (``json.JSONDecodeError``).
+        ValueError: ``run.json`` differs (``DIR holds a different run (differs in k1, k2); use another --out or
+            delete it``) or is not JSON; or the folder holds files but no ``run.json`` (``DIR is not empty and
+            holds no endorm run (no run.json); use an empty or new --out: nothing in it was touched``).
     """
     path = out_dir / "run.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        try:
+            old = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not valid JSON ({e}); use another --out or delete it") from None
         diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
         if diff:
             raise ValueError(f"{out_dir} holds a different run (differs in {', '.join(diff)}); use another --out "
                              "or delete it")
         return
+    if out_dir.is_dir() and any(p.name != LOCK_NAME for p in out_dir.iterdir()):
+        raise ValueError(f"{out_dir} is not empty and holds no endorm run (no run.json); use an empty or new --out: "
+                         "nothing in it was touched")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file, not a folder; use another --out")
+
+
+def check_run(out_dir: Path, meta: dict) -> None:
+    """Write ``out_dir/run.json``, or check that the folder holds the same run (else nothing is touched).
+
+    Args:
+        out_dir: the run folder (created if needed).
+        meta: the run's identity, JSON-serializable: what changes a result without changing its key
+            (with ``"command"``, so that one command never writes into another's run).
+
+    Raises:
+        ValueError: as ``refuse_other``.
+    """
+    refuse_other(out_dir, meta)
+    path = out_dir / "run.json"
+    if path.exists():
+        return
     from endorm._io import atomic_write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, meta)
+
+
+@contextmanager
+def run_lock(out_dir: Path):
+    """Hold ``out_dir/.endorm.lock`` (an OS file lock, ``filelock``) for the block: one process per run folder.
+
+    The lock is the operating system's (``flock``), so a killed process releases it and never leaves a
+    stale lock; the empty lock file may stay and is ignored by ``refuse_other``.
+
+    Raises:
+        ValueError: another process holds it (``DIR is in use by another endorm process ...``).
+        OSError: the folder cannot be created.
+    """
+    from filelock import FileLock, Timeout
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out_dir / LOCK_NAME))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ValueError(f"{out_dir} is in use by another endorm process (it holds {out_dir / LOCK_NAME}); wait for "
+                         "it to finish or use another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()

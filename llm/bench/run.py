@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..options import RewardOptions
-from ..runs import check_run
+from ..runs import check_run, refuse_other, run_lock
 from .loaders import load_records
 from .records import DSP_DOMAINS, METHODS
 from .report import render, summarize
@@ -46,7 +47,7 @@ class BenchConfig:
         compare_paper: print the paper's numbers beside ours.
         skip_invalid: leave malformed records, and records too long for the model's context, out
             (counted and listed in ``results.json``) instead of raising; checked before the model loads.
-        limit: score only the first N records of each data file (None or 0: all).
+        limit: score only the first N records of each data file (None: all; else >= 1).
         multifaceted_pairs: the pair construction of Multifaceted-Bench (``loaders.MULTIFACETED_PAIRS``).
         dsp_domains: the DSP data domains (None: the four of ``loaders.DSP_DEFAULT_DOMAINS``).
         batch_size: sequences per forward pass; chunk: records per scoring call (a kill loses at
@@ -90,6 +91,12 @@ class BenchConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"--methods: unknown {unknown}; choose from {', '.join(METHODS)}")
+        for name, low in (("limit", 1), ("batch_size", 1), ("chunk", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if value is None and name == "limit":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
         self.reward.check()
         return self
 
@@ -160,12 +167,10 @@ def run_bench(cfg: BenchConfig) -> str | None:
             folder that cannot be loaded.
         RuntimeError: ``WORLD_SIZE=N but accelerate set up M process(es); ...`` (multi-process launch).
     """
-    from endorm._io import atomic_write_bytes, atomic_write_json
-
     cfg.check()
     loaded = load_records(cfg.data, cfg.format, skip_invalid=cfg.skip_invalid,
                           multifaceted_pairs=cfg.multifaceted_pairs, dsp_domains=cfg.dsp_domains, domain=cfg.domain,
-                          limit=cfg.limit or None)
+                          limit=cfg.limit)
     if loaded.skipped:
         print(f"skipped {len(loaded.skipped)} invalid record(s), e.g. {loaded.skipped[0]}", file=sys.stderr)
     if getattr(loaded, "unpaired", 0):
@@ -183,10 +188,21 @@ def run_bench(cfg: BenchConfig) -> str | None:
     if not records:
         raise ValueError(f"{cfg.data}: no records left to score ({len(left_out)} left out: {left_out[0]})")
     out_dir = Path(cfg.out)
-    if not _score_everything(cfg, records, conditions, loaded.format, out_dir):
-        return None
-    methods = list(cfg.methods)
-    summary = summarize(records, merge_scores(out_dir, records), methods, conditions, loaded.format, cfg.seed)
+    meta = _run_meta(cfg, conditions, loaded.format)
+    refuse_other(out_dir, meta)  # a different run, or the user's own files: refused before anything is written
+    main = int(os.environ.get("RANK", "0")) == 0  # one lock per folder, held by the main process
+    with run_lock(out_dir) if main else nullcontext():
+        if not _score_everything(cfg, records, conditions, meta, out_dir):
+            return None
+        return _write_results(cfg, loaded, records, left_out, conditions, out_dir)
+
+
+def _write_results(cfg: BenchConfig, loaded, records, left_out, conditions, out_dir: Path) -> str:
+    """Summarize the scores on file; write ``results.json`` and ``results.md``; the report text."""
+    from endorm._io import atomic_write_bytes, atomic_write_json
+
+    summary = summarize(records, merge_scores(out_dir, records), list(cfg.methods), conditions, loaded.format,
+                        cfg.seed)
     text = render(summary, conditions, loaded.format, cfg.compare_paper, out_dir, bool(cfg.domain_prompts))
     if left_out:
         text += (f"\n\nLeft out {len(left_out)} record(s) that cannot be scored (--skip-invalid), e.g. too long "
@@ -197,6 +213,15 @@ def run_bench(cfg: BenchConfig) -> str | None:
                                                  "summary": summary})
     atomic_write_bytes(out_dir / "results.md", (text + "\n").encode())
     return text
+
+
+def _run_meta(cfg: BenchConfig, conditions, fmt) -> dict:
+    """What changes a score without changing its key (condition, method, id, record hash): a rerun with other
+    methods, a --limit or an edited data file resumes; one with another model does not."""
+    r = cfg.reward
+    return {"command": "bench", "model": str(Path(cfg.model).resolve()), "dtype": cfg.dtype, "format": fmt,
+            "conditions": conditions, "alpha": r.alpha, "gamma": r.gamma, "floor": r.floor,
+            "template": r.template, "truncate": r.truncate, "end_token": r.end_token}
 
 
 def _check_lengths(cfg: BenchConfig, records, conditions):
@@ -222,16 +247,11 @@ def _check_lengths(cfg: BenchConfig, records, conditions):
     return check_records(records, checker, conditions, cfg.skip_invalid, cfg.progress)
 
 
-def _score_everything(cfg: BenchConfig, records, conditions, fmt, out_dir: Path) -> bool:
+def _score_everything(cfg: BenchConfig, records, conditions, meta: dict, out_dir: Path) -> bool:
     """Claim ``out_dir`` (run.json) and score this process's share; True on the main process."""
     from ..base import load_model_and_tokenizer
 
-    # What changes a score without changing its key (condition, method, id, record hash): a rerun
-    # with other methods, a --limit or an edited data file resumes; one with another model does not.
     r = cfg.reward
-    meta = {"model": str(Path(cfg.model).resolve()), "dtype": cfg.dtype, "format": fmt,
-            "conditions": conditions, "alpha": r.alpha, "gamma": r.gamma, "floor": r.floor,
-            "template": r.template, "truncate": r.truncate, "end_token": r.end_token}
     state, rank, world = _process_state()
     if rank == 0:
         check_run(out_dir, meta)

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runs import check_run, read_jsonl
+from ..runs import check_run, read_jsonl, refuse_other, run_lock
 from .data import FORMATS, Problem, last_boxed, load_problems  # noqa: F401 (re-exported)
 from .grading import Grader, pass_at_k
 from .sampling import INSTRUCTION, build_prompt, generate_completions, sample_seed
@@ -225,11 +225,17 @@ def run_eval_math(cfg: MathEvalConfig) -> dict:
     cfg.check()
     problems, fmt = load_problems(cfg.data, cfg.format, cfg.limit)
     k = cfg.k or PAPER_K.get(fmt, 1)
-    meta = {"model": str(Path(cfg.model).resolve()), "temperature": cfg.temperature, "top_p": cfg.top_p, "k": k,
+    meta = {"command": "eval-math", "model": str(Path(cfg.model).resolve()), "temperature": cfg.temperature,
+            "top_p": cfg.top_p, "k": k,
             "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed, "template": cfg.template, "format": fmt,
             "instruction": INSTRUCTION, "dtype": cfg.dtype}
-    if (Path(cfg.out) / "run.json").exists():
-        check_run(Path(cfg.out), meta)  # refuse a different run before loading the model; evaluate writes it
+    refuse_other(Path(cfg.out), meta)  # a different run or the user's own files: refused before the model loads
+    with run_lock(Path(cfg.out)):
+        return _generate_and_grade(cfg, problems, fmt, k, meta)
+
+
+def _generate_and_grade(cfg, problems, fmt, k, meta):
+    """Load the model, then ``evaluate_problems`` with a ``Grader`` (``run_eval_math``'s second half)."""
     from ..base import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(cfg.model, cfg.dtype, cfg.device)

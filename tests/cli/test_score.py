@@ -41,8 +41,9 @@ def test_tokens_table(model_dir, capsys):
 def test_bad_input_is_one_clear_line(model_dir, tmp_path, capsys):
     assert cli.main(["score", "--model", str(tmp_path / "nope"), "--prompt", "a", "--response", "b"]) == 2
     assert "endorm score: error: model directory not found" in capsys.readouterr().err
-    assert cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", "b", "--alpha", "0"]) == 2
-    assert "alpha must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # the parser checks every numeric flag's range
+        cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", "b", "--alpha", "0"])
+    assert e.value.code == 2 and "argument --alpha: must be > 0.0, got 0" in capsys.readouterr().err
     assert cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", "", "--no-end-token"]) == 2
     assert "empty response" in capsys.readouterr().err
     assert cli.main(["score", "--model", str(model_dir), "--prompt", "a", "--response", "b", "--tokens",

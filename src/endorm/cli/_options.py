@@ -32,4 +32,39 @@ def add_option_flags(parser: argparse.ArgumentParser, cls, names=None, defaults:
             parser.add_argument(flag, action="store_true", default=default, help=meta.get("help"))
             continue
         typ = {"float": float, "int": int}.get(str(f.type).split(" ")[0], str)
+        if meta.get("range"):
+            typ = ranged(typ, *meta["range"])
         parser.add_argument(flag, type=typ, default=default, choices=meta.get("choices"), help=meta.get("help"))
+
+
+def ranged(kind, low=None, high=None, low_open: bool = False, high_open: bool = False):
+    """An argparse ``type`` that parses ``kind`` (int or float) and checks its range.
+
+    argparse prefixes the flag: ``endorm bench: error: argument --chunk: must be >= 1, got 0`` (exit 2).
+
+    Args:
+        kind: ``int`` or ``float``.
+        low, high: the bounds (None: unbounded); ``low_open``/``high_open`` exclude them.
+
+    Returns:
+        a callable str -> kind that raises ``argparse.ArgumentTypeError`` out of range.
+    """
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if kind is float and value != value:  # NaN
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(f"must be {'<' if high_open else '<='} {high}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+POSITIVE_INT = ranged(int, 1)
+NONNEGATIVE_INT = ranged(int, 0)

@@ -5,7 +5,7 @@ from endorm.llm.bench.files import RM_BENCH_DOMAINS
 from endorm.llm.bench.loaders import FORMATS, MULTIFACETED_PAIRS
 from endorm.llm.options import RewardOptions
 
-from ._options import add_option_flags
+from ._options import NONNEGATIVE_INT, POSITIVE_INT, add_option_flags
 
 
 def run(args) -> int:
@@ -53,16 +53,16 @@ def register(sub) -> None:
                    help="JSON {domain: system prompt}: DSP cross-domain mode, the 4x4 matrix of Table 2")
     b.add_argument("--compare-paper", action="store_true", help="print the paper's numbers beside ours")
     b.add_argument("--skip-invalid", action="store_true", help="skip malformed records and report the count")
-    b.add_argument("--limit", type=int, help="only the first N records of each data file")
+    b.add_argument("--limit", type=POSITIVE_INT, help="only the first N records of each data file")
     b.add_argument("--multifaceted-pairs", default="other-system", choices=MULTIFACETED_PAIRS,
                    help="how Multifaceted-Bench rows become pairs (see README)")
     b.add_argument("--dsp-domains", type=lambda s: tuple(x.strip() for x in s.split(",")), default=None,
                    help="DSP data domains, comma-separated (default academy,business,entertainment,literature)")
-    b.add_argument("--batch-size", type=int, default=8, help="items per forward pass (default 8)")
-    b.add_argument("--chunk", type=int, default=16, help="records per scoring call; a kill loses at most one (default 16)")
+    b.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="items per forward pass (default 8)")
+    b.add_argument("--chunk", type=POSITIVE_INT, default=16, help="records per scoring call; a kill loses at most one (default 16)")
     add_option_flags(b, RewardOptions, ("alpha", "gamma", "floor", "template", "truncate", "end_token"))
     b.add_argument("--dtype", default=None, help="e.g. float32, bfloat16 (default: the checkpoint's)")
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    b.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals (default 0)")
+    b.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of the bootstrap intervals (default 0)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     b.set_defaults(func=run)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from endorm.llm.math.data import FORMATS
 
+from ._options import NONNEGATIVE_INT, POSITIVE_INT, ranged
+
 
 def register(subparsers):
     """Add the ``eval-math`` subcommand to an argparse subparsers object.
@@ -20,18 +22,18 @@ def register(subparsers):
     p.add_argument("--model", required=True, metavar="DIR", help="local Hugging Face model directory")
     p.add_argument("--data", required=True, metavar="FILE", help="local JSONL (Qwen2.5-Math evaluation layout)")
     p.add_argument("--format", default="auto", choices=("auto",) + FORMATS, help="default: from keys and file name")
-    p.add_argument("--k", type=int, default=None, help="samples per problem (default: 32 for aime24/amc, else 1)")
-    p.add_argument("--temperature", type=float, default=0.6, help="0 = greedy (default 0.6, the paper's test value)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass in (0, 1] (default 1.0: off)")
-    p.add_argument("--max-new-tokens", type=int, default=1024, help="default 1024 (the paper's response length)")
-    p.add_argument("--batch-size", type=int, default=8, help="sequences per generate call; no effect on results (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every sample (default 0)")
+    p.add_argument("--k", type=POSITIVE_INT, default=None, help="samples per problem (default: 32 for aime24/amc, else 1)")
+    p.add_argument("--temperature", type=ranged(float, 0.0), default=0.6, help="0 = greedy (default 0.6, the paper's test value)")
+    p.add_argument("--top-p", type=ranged(float, 0.0, 1.0, True), default=1.0, help="nucleus sampling mass in (0, 1] (default 1.0: off)")
+    p.add_argument("--max-new-tokens", type=POSITIVE_INT, default=1024, help="default 1024 (the paper's response length)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="sequences per generate call; no effect on results (default 8)")
+    p.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of every sample (default 0)")
     p.add_argument("--template", choices=("chat", "plain"), default="chat",
                    help="chat: the chat template's user turn (default); plain: Problem/Solution text")
-    p.add_argument("--limit", type=int, help="only the first N problems")
+    p.add_argument("--limit", type=POSITIVE_INT, help="only the first N problems")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (run.json, samples.jsonl, results.json)")
-    p.add_argument("--workers", type=int, default=None, help="grading processes (default min(4, CPUs))")
-    p.add_argument("--timeout", type=float, default=5.0, help="grading seconds per answer; past it: wrong (default 5)")
+    p.add_argument("--workers", type=POSITIVE_INT, default=None, help="grading processes (default min(4, CPUs))")
+    p.add_argument("--timeout", type=ranged(float, 0.0, None, True), default=5.0, help="grading seconds per answer; past it: wrong (default 5)")
     p.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--device", default=None, help="default: cuda if available")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

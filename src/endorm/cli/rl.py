@@ -6,7 +6,14 @@ import argparse
 from endorm.formulas import KINDS
 from endorm.llm.rl.train import OPTIONS
 
+from ._options import ranged
+
 METAVARS = {"model": "DIR", "prompts": "FILE", "out": "DIR", "reward_model": "DIR"}
+#: The range of each numeric option (``_options.ranged`` arguments); an option not named here has none.
+RANGES = {"beta": (0.0,), "num_generations": (2,), "max_prompt_length": (1,), "max_completion_length": (1,),
+          "lr": (0.0, None, True), "steps": (1,), "seed": (0,), "batch_size": (1,), "temperature": (0.0, None, True),
+          "alpha": (0.0, None, True), "gamma": (0.0, 1.0, True), "floor": (0.0, 1.0), "reward_batch_size": (1,),
+          "save_steps": (1,), "logging_steps": (1,)}
 
 
 def run(args) -> int:
@@ -35,7 +42,8 @@ def register(sub) -> None:
             p.add_argument(flag, action="store_true", default=None, help=text)
         else:
             required = " (required: a flag or the --config key)" if name in ("model", "prompts", "out") else ""
-            p.add_argument(flag, type=typ, default=None, help=text + required, choices=KINDS if name == "kind" else None,
+            kind = ranged(typ, *RANGES[name]) if name in RANGES else typ
+            p.add_argument(flag, type=kind, default=None, help=text + required, choices=KINDS if name == "kind" else None,
                            metavar=METAVARS.get(name))
     p.add_argument("--config", metavar="YAML", help="YAML file of option: value (flags given explicitly win)")
     p.set_defaults(func=run)

@@ -349,15 +349,19 @@ def test_real_generation_is_deterministic_and_independent_of_batching(model_dir,
     assert all(len(set(c)) == 3 for c in outs[0])  # k distinct samples per problem
 
 
-@pytest.mark.parametrize("extra, err, msg", [
-    (["--k", "0"], ValueError, "--k must be >= 1"),
-    (["--temperature", "-0.1"], ValueError, "--temperature must be >= 0"),
-    (["--top-p", "0"], ValueError, "--top-p"),
-    (["--timeout", "0"], ValueError, "--timeout"),
+@pytest.mark.parametrize("extra, msg", [
+    (["--k", "0"], "argument --k: must be >= 1, got 0"),
+    (["--temperature", "-0.1"], "argument --temperature: must be >= 0.0, got -0.1"),
+    (["--top-p", "0"], "argument --top-p: must be > 0.0, got 0"),
+    (["--timeout", "0"], "argument --timeout: must be > 0.0, got 0"),
+    (["--limit", "0"], "argument --limit: must be >= 1, got 0"),
+    (["--max-new-tokens", "-1"], "argument --max-new-tokens: must be >= 1, got -1"),
 ])
-def test_cli_bad_arguments(model_dir, data, tmp_path, extra, err, msg):
-    with pytest.raises(err, match=msg):
+def test_cli_bad_arguments(model_dir, data, tmp_path, capsys, extra, msg):
+    """Every numeric flag's range is checked by the parser, naming the flag (issue 12, case 8)."""
+    with pytest.raises(SystemExit) as e:
         CLI.run(_args(model_dir, data, tmp_path / "o", *extra))
+    assert e.value.code == 2 and msg in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
