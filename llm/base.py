@@ -82,7 +82,54 @@ def as_batch(prompts, responses, system, name: str = "responses"):
     return prompts, responses, system
 
 
-def load_model_and_tokenizer(path, dtype=None, device=None):
+#: Files a tokenizer folder has (one is enough: a fast ``tokenizer.json``, a config, BPE, SentencePiece or WordPiece files).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "tokenizer.model",
+                   "spiece.model", "vocab.txt")
+
+
+def load_tokenizer(path, trust_remote_code: bool = False):
+    """The tokenizer of a local model folder, checked to exist (transformers would build an empty one).
+
+    Args:
+        path: a Hugging Face model directory.
+        trust_remote_code: run the folder's own tokenizer code (``auto_map``); False (the default)
+            never does, and never asks.
+
+    Returns:
+        the tokenizer (``AutoTokenizer``, local files only).
+
+    Raises:
+        FileNotFoundError: no such directory (``model directory not found: DIR``), or no tokenizer file
+            in it (``DIR has no tokenizer files (looked for tokenizer.json, ...)``).
+    """
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model directory not found: {path}")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise FileNotFoundError(f"{path} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)}); copy "
+                                "the tokenizer of the model into it")
+    return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+
+
+def load_config(path, trust_remote_code: bool = False):
+    """The model config of a local folder (``AutoConfig``, local files only, no remote code unless asked).
+
+    Raises:
+        FileNotFoundError: no such directory, or no ``config.json`` in it.
+    """
+    from transformers import AutoConfig
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model directory not found: {path}")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+    return AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+
+
+def load_model_and_tokenizer(path, dtype=None, device=None, trust_remote_code: bool = False):
     """Load a causal LM and its tokenizer from a local directory (never from a hub).
 
     A tokenizer without a pad token gets its eos token as pad, with a warning; float16 on CPU warns.
@@ -91,17 +138,20 @@ def load_model_and_tokenizer(path, dtype=None, device=None):
         path: a Hugging Face model directory (with ``config.json``).
         dtype: None/"auto" (the checkpoint's), a torch dtype or its name ("bfloat16").
         device: e.g. "cpu", "cuda:1" (default: "cuda" if available, else "cpu").
+        trust_remote_code: run the folder's own model code (``auto_map``); False (default): never, and never
+            ask (``--trust-remote-code`` opts in).
 
     Returns:
         (model, tokenizer): the model on ``device``, in eval mode.
 
     Raises:
-        FileNotFoundError: no such directory (``model directory not found: DIR``), or no ``config.json``.
+        FileNotFoundError: no such directory (``model directory not found: DIR``), no ``config.json``, or no
+            tokenizer files (``load_tokenizer``).
         ValueError: ``dtype`` is not a torch dtype name; the tokenizer has neither a pad nor an eos token.
         OSError: loading failed (``could not load a model and tokenizer from DIR: ErrorType: ...``).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     path = Path(path)
     if not path.is_dir():
@@ -115,9 +165,10 @@ def load_model_and_tokenizer(path, dtype=None, device=None):
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cpu") and dtype in (torch.float16,):
         warnings.warn("float16 on CPU is slow and inexact; consider float32 or bfloat16")
+    tokenizer = load_tokenizer(path, trust_remote_code)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype or "auto")
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype or "auto",
+                                                     trust_remote_code=bool(trust_remote_code))
     except Exception as e:  # noqa: BLE001 -- corrupt weights raise library-specific errors
         raise OSError(f"could not load a model and tokenizer from {path}: {type(e).__name__}: {e}") from e
     ensure_pad_token(tokenizer)
@@ -128,8 +179,8 @@ class FromPretrained:
     """Mixin: ``cls.from_pretrained(path, dtype=None, device=None, **kwargs)`` for classes of (model, tokenizer)."""
 
     @classmethod
-    def from_pretrained(cls, path, dtype=None, device=None, **kwargs):
-        """Load model and tokenizer from a local directory; ``kwargs`` go to the constructor.
+    def from_pretrained(cls, path, dtype=None, device=None, trust_remote_code=False, **kwargs):
+        """Load model and tokenizer from a local directory (no remote code unless asked); ``kwargs`` go to the constructor.
 
         Returns:
             ``cls(model, tokenizer, **kwargs)``.
@@ -137,7 +188,7 @@ class FromPretrained:
         Raises:
             FileNotFoundError, ValueError, OSError: as ``load_model_and_tokenizer``; and the constructor's.
         """
-        model, tokenizer = load_model_and_tokenizer(path, dtype, device)
+        model, tokenizer = load_model_and_tokenizer(path, dtype, device, trust_remote_code)
         return cls(model, tokenizer, **kwargs)
 
 

@@ -6,7 +6,6 @@ A row's ``where`` is what an error names: ``file.jsonl:12``, ``file.json[3]`` or
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,16 +45,18 @@ def read_rows(path: Path) -> list:
 
 def read_jsonl_rows(path: Path) -> list:
     """One ``Row`` per non-blank line (``where`` = ``file:line``); an invalid line keeps its error."""
+    from endorm._io import parse_json_line
+
     rows = []
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:  # bytes: a line that is not UTF-8 is that line's error, not the file's
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             where = f"{path.name}:{n}"
             try:
-                rows.append(Row(str(n), where, json.loads(line)))
-            except json.JSONDecodeError as e:
-                rows.append(Row(str(n), where, None, f"invalid JSON: {e.msg} (column {e.colno})"))
+                rows.append(Row(str(n), where, parse_json_line(line)))
+            except ValueError as e:  # not UTF-8, not JSON, nested too deeply: skippable like any bad record
+                rows.append(Row(str(n), where, None, str(e)))
     return rows
 
 
@@ -65,11 +66,9 @@ def read_json_rows(path: Path) -> list:
     Raises:
         ValueError: not valid JSON, or no list of records in it.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path.name}: invalid JSON at line {e.lineno}: {e.msg} "
-                         "(one object per line? name the file .jsonl)") from None
+    from endorm._io import read_json_file
+
+    data = read_json_file(path)
     if isinstance(data, dict):
         lists = [k for k, v in data.items() if isinstance(v, list)]
         key = "data" if isinstance(data.get("data"), list) else (lists[0] if len(lists) == 1 else None)

@@ -54,6 +54,7 @@ class BenchConfig:
             most one chunk).
         dtype, device: for loading the model (None: the checkpoint's dtype; cuda if available).
         seed: seed of the bootstrap intervals; progress: show a progress bar.
+        trust_remote_code: run the model folder's own code (``auto_map``); False: never (and never ask).
     """
 
     model: str                                  # local Hugging Face model directory
@@ -76,6 +77,7 @@ class BenchConfig:
     device: str | None = None
     seed: int = 0                               # of the bootstrap intervals
     progress: bool = True
+    trust_remote_code: bool = False             # run a model folder's own code (never, unless asked)
 
     def check(self) -> "BenchConfig":
         """Validate the methods and the reward options before anything is loaded.
@@ -233,16 +235,12 @@ def _check_lengths(cfg: BenchConfig, records, conditions):
     """
     from types import SimpleNamespace
 
-    from transformers import AutoConfig, AutoTokenizer
-
-    from ..base import context_length, ensure_pad_token
+    from ..base import context_length, ensure_pad_token, load_config, load_tokenizer
     from .lengths import LengthChecker, check_records
 
-    if not Path(cfg.model).is_dir():
-        raise FileNotFoundError(f"model directory not found: {cfg.model}")
-    tok = AutoTokenizer.from_pretrained(cfg.model, local_files_only=True)
+    tok = load_tokenizer(cfg.model, cfg.trust_remote_code)
     ensure_pad_token(tok)
-    context = context_length(SimpleNamespace(config=AutoConfig.from_pretrained(cfg.model, local_files_only=True)))
+    context = context_length(SimpleNamespace(config=load_config(cfg.model, cfg.trust_remote_code)))
     checker = LengthChecker(tok, context, cfg.methods, cfg.reward)
     return check_records(records, checker, conditions, cfg.skip_invalid, cfg.progress)
 
@@ -258,7 +256,8 @@ def _score_everything(cfg: BenchConfig, records, conditions, meta: dict, out_dir
     if state is not None:
         state.wait_for_everyone()
         check_run(out_dir, meta)
-    model, tokenizer = load_model_and_tokenizer(cfg.model, cfg.dtype, state.device if state else cfg.device)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, cfg.dtype, state.device if state else cfg.device,
+                                                cfg.trust_remote_code)
     kw = dict(r.kwargs("alpha", "gamma", "floor", "template", "truncate", "end_token"), batch_size=cfg.batch_size)
     rms = {m: build_method(m, model, tokenizer, **kw) for m in cfg.methods}
     if state is not None:

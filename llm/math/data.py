@@ -190,7 +190,31 @@ def _record(d: dict, fmt: str, where: str) -> tuple:
     return _text(d[q], where, q), _gold(g, where, gkey), unit
 
 
-def load_problems(path, fmt: str = "auto", limit: int | None = None) -> tuple:
+def _problem(line: bytes, n: int, path: Path, fmt: str, seen: dict):
+    """(Problem, format) of line ``n``; ``seen`` maps ids to their lines. Raises ValueError "file:line: what"."""
+    from endorm._io import parse_json_line
+
+    where = f"{path}:{n}"
+    try:
+        d = parse_json_line(line)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(d).__name__}")
+    if fmt == "auto":
+        try:
+            fmt = detect_format(d, f"{path.parent.name}/{path.name}")  # Qwen's layout: aime24/test.jsonl
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    pid = next((str(d[k]) for k in ("unique_id", "id", "idx") if d.get(k) is not None), str(n))
+    if pid in seen:
+        raise ValueError(f"{where}: duplicate id {pid!r} (first at line {seen[pid]})")
+    q, gold, unit = _record(d, fmt, where)
+    seen[pid] = n
+    return Problem(pid, q, gold, where, unit), fmt
+
+
+def load_problems(path, fmt: str = "auto", limit: int | None = None, skipped: list | None = None) -> tuple:
     """(problems, format) from a local JSONL file (Qwen2.5-Math evaluation/data/*/test.jsonl layout).
 
     Gold answers: ``answer`` (math500, aime24, amc; a number such as amc23's ``27.0`` gives "27");
@@ -208,6 +232,8 @@ def load_problems(path, fmt: str = "auto", limit: int | None = None) -> tuple:
         fmt: one of ``FORMATS``, or "auto" (``detect_format`` on the first record and the file's
             "<folder>/<name>").
         limit: stop after this many problems (None: all).
+        skipped: if a list, bad lines are appended to it ("file:line: what") and left out instead of
+            raising (``--skip-invalid``); a layout no format fits still raises.
 
     Returns:
         ``(problems, format)``: ``[Problem]`` in file order and the format used.
@@ -215,7 +241,8 @@ def load_problems(path, fmt: str = "auto", limit: int | None = None) -> tuple:
     Raises:
         FileNotFoundError: ``data file not found: <path>``.
         ValueError: ``format must be 'auto' or one of ..., got 'x'``; ``<path>:<line>: not valid
-            JSON (...)``, ``...: expected a JSON object, got list``, ``...: a math500 record needs
+            JSON ...``, ``...: not valid UTF-8: byte 0xff at column 3``, ``...: invalid JSON: nested too
+            deeply``, ``...: expected a JSON object, got list``, ``...: a math500 record needs
             problem or question and answer, got keys [...]``, ``...: minerva solution has no
             \\boxed{} answer``, ``...: 'answer' holds a \\boxed whose last box is empty or
             unclosed``, ``...: duplicate id '7' (first at line 3)``; ``<path>: no records``; or
@@ -227,28 +254,18 @@ def load_problems(path, fmt: str = "auto", limit: int | None = None) -> tuple:
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {fmt!r}")
     problems, seen = [], {}
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:  # bytes: a line that is not UTF-8 is that line's error
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            where = f"{path}:{n}"
             try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e})") from None
-            if not isinstance(d, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(d).__name__}")
-            if fmt == "auto":
-                try:
-                    fmt = detect_format(d, f"{path.parent.name}/{path.name}")  # Qwen's layout: aime24/test.jsonl
-                except ValueError as e:
-                    raise ValueError(f"{path}: {e}") from None
-            pid = next((str(d[k]) for k in ("unique_id", "id", "idx") if d.get(k) is not None), str(n))
-            if pid in seen:
-                raise ValueError(f"{where}: duplicate id {pid!r} (first at line {seen[pid]})")
-            seen[pid] = n
-            q, gold, unit = _record(d, fmt, where)
-            problems.append(Problem(pid, q, gold, where, unit))
+                problem, fmt = _problem(line, n, path, fmt, seen)
+            except ValueError as e:
+                if skipped is None or str(e).startswith(f"{path}: cannot tell"):
+                    raise
+                skipped.append(str(e))
+                continue
+            problems.append(problem)
             if limit is not None and len(problems) >= limit:
                 break
     if not problems:

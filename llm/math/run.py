@@ -160,9 +160,11 @@ class MathEvalConfig:
         max_new_tokens: tokens per completion; batch_size: sequences per ``generate`` call (no
             effect on the samples).
         seed: the samples' seed; template: "chat" (the chat template's user turn) or "plain".
-        limit: only the first N problems; workers: grading processes (default min(4, CPUs));
+        limit: only the first N problems; skip_invalid: leave malformed lines out (listed in
+            ``results.json`` as "skipped") instead of stopping; workers: grading processes (default min(4, CPUs));
             timeout: grading seconds per answer.
-        dtype, device: for loading the model; progress: show a progress bar.
+        dtype, device: for loading the model; progress: show a progress bar; trust_remote_code: run the model
+            folder's own code (False: never, and never ask).
     """
 
     model: str                      # local Hugging Face model directory
@@ -177,11 +179,13 @@ class MathEvalConfig:
     seed: int = 0
     template: str = "chat"          # chat or plain
     limit: int | None = None        # only the first N problems
+    skip_invalid: bool = False      # leave malformed lines out (counted, listed in results.json)
     workers: int | None = None      # grading processes (default min(4, CPUs))
     timeout: float = 5.0            # grading seconds per answer
     dtype: str | None = None
     device: str | None = None
     progress: bool = True
+    trust_remote_code: bool = False  # run a model folder's own code (never, unless asked)
 
     def check(self) -> "MathEvalConfig":
         """Validate the settings before anything is loaded or written.
@@ -223,7 +227,10 @@ def run_eval_math(cfg: MathEvalConfig) -> dict:
         RuntimeError: the grading workers did not start, or one died (``Grader.grade``).
     """
     cfg.check()
-    problems, fmt = load_problems(cfg.data, cfg.format, cfg.limit)
+    skipped = [] if cfg.skip_invalid else None
+    problems, fmt = load_problems(cfg.data, cfg.format, cfg.limit, skipped)
+    if skipped:
+        print(f"skipped {len(skipped)} invalid line(s), e.g. {skipped[0]}", file=sys.stderr)
     k = cfg.k or PAPER_K.get(fmt, 1)
     meta = {"command": "eval-math", "model": str(Path(cfg.model).resolve()), "temperature": cfg.temperature,
             "top_p": cfg.top_p, "k": k,
@@ -231,14 +238,20 @@ def run_eval_math(cfg: MathEvalConfig) -> dict:
             "instruction": INSTRUCTION, "dtype": cfg.dtype}
     refuse_other(Path(cfg.out), meta)  # a different run or the user's own files: refused before the model loads
     with run_lock(Path(cfg.out)):
-        return _generate_and_grade(cfg, problems, fmt, k, meta)
+        res = _generate_and_grade(cfg, problems, fmt, k, meta)
+    if skipped:
+        from endorm._io import atomic_write_json
+
+        res["skipped"] = skipped
+        atomic_write_json(Path(cfg.out) / "results.json", res)
+    return res
 
 
 def _generate_and_grade(cfg, problems, fmt, k, meta):
     """Load the model, then ``evaluate_problems`` with a ``Grader`` (``run_eval_math``'s second half)."""
     from ..base import load_model_and_tokenizer
 
-    model, tok = load_model_and_tokenizer(cfg.model, cfg.dtype, cfg.device)
+    model, tok = load_model_and_tokenizer(cfg.model, cfg.dtype, cfg.device, cfg.trust_remote_code)
     prompts = [(p, build_prompt(p.problem, tok, cfg.template)) for p in problems]
 
     def generate(texts, seeds):

@@ -44,7 +44,7 @@ def rl_finetune(world: TokenWorld, model_dir, out_dir, steps: int = 30, seed: in
     from ..rl.reward_fn import EndogenousGRPOTrainer, EndogenousRewardFunction, grpo_config
 
     torch.manual_seed(seed)
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
     if tok.eos_token is None:  # TRL passes the tokenizer's eos to generate(); <pad> never occurs in demos
         tok.eos_token = tok.pad_token
     prompts = [{"prompt": w} for w in world.domain_words]

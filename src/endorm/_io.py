@@ -93,3 +93,48 @@ def atomic_savefig(fig, path, **kwargs) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", **kwargs)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def parse_json_line(raw: bytes):
+    """One JSONL line (bytes) parsed, or a ValueError whose message says what is wrong (the caller adds
+    ``file:line``): not UTF-8 (``not valid UTF-8: byte 0xff at column 376``), not JSON (``invalid JSON:
+    Expecting value (column 3)``), or nested too deeply for Python (``invalid JSON: nested too deeply``).
+
+    Returns:
+        the parsed object.
+
+    Raises:
+        ValueError: as above; never a ``UnicodeDecodeError`` or ``RecursionError``.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"invalid JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+
+
+def read_json_file(path):
+    """A whole ``.json`` file parsed; errors name the file (and the line for bad JSON).
+
+    Raises:
+        ValueError: ``data.json: not valid UTF-8 (byte 0xff at line 3)``, ``data.json: invalid JSON at line
+            4: ...``, ``data.json: invalid JSON: nested too deeply``.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ValueError(f"{Path(path).name}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at line {line})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{Path(path).name}: invalid JSON at line {e.lineno}: {e.msg} "
+                         "(one object per line? name the file .jsonl)") from None
+    except RecursionError:
+        raise ValueError(f"{Path(path).name}: invalid JSON: nested too deeply") from None

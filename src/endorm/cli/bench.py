@@ -24,7 +24,7 @@ def run(args) -> int:
         domain_prompts=args.domain_prompts, compare_paper=args.compare_paper, skip_invalid=args.skip_invalid,
         limit=args.limit, multifaceted_pairs=args.multifaceted_pairs, dsp_domains=args.dsp_domains,
         batch_size=args.batch_size, chunk=args.chunk, dtype=args.dtype, device=args.device, seed=args.seed,
-        progress=not args.no_progress)
+        progress=not args.no_progress, trust_remote_code=args.trust_remote_code)
     text = run_bench(cfg)
     if text is not None:
         print(text)
@@ -63,6 +63,8 @@ def register(sub) -> None:
     add_option_flags(b, RewardOptions, ("alpha", "gamma", "floor", "template", "truncate", "end_token"))
     b.add_argument("--dtype", default=None, help="e.g. float32, bfloat16 (default: the checkpoint's)")
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    b.add_argument("--trust-remote-code", action="store_true",
+                   help="run the model folder's own Python code (auto_map); off by default, and never asked")
     b.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of the bootstrap intervals (default 0)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     b.set_defaults(func=run)

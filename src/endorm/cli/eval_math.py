@@ -12,7 +12,7 @@ def register(subparsers):
     """Add the ``eval-math`` subcommand to an argparse subparsers object.
 
     Flags: --model, --data, --out (required), --format, --k, --temperature, --top-p, --max-new-tokens,
-    --batch-size, --seed, --template (chat/plain), --limit, --workers, --timeout, --dtype, --device,
+    --batch-size, --seed, --template (chat/plain), --limit, --skip-invalid, --workers, --timeout, --dtype, --device,
     --no-progress.
 
     Returns:
@@ -31,11 +31,15 @@ def register(subparsers):
     p.add_argument("--template", choices=("chat", "plain"), default="chat",
                    help="chat: the chat template's user turn (default); plain: Problem/Solution text")
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N problems")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="leave malformed lines out (counted, listed in results.json) instead of stopping")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (run.json, samples.jsonl, results.json)")
     p.add_argument("--workers", type=POSITIVE_INT, default=None, help="grading processes (default min(4, CPUs))")
     p.add_argument("--timeout", type=ranged(float, 0.0, None, True), default=5.0, help="grading seconds per answer; past it: wrong (default 5)")
     p.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--device", default=None, help="default: cuda if available")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="run the model folder's own Python code (auto_map); off by default, and never asked")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
     return p

@@ -15,7 +15,7 @@ def _load_method(args):
     from endorm.llm.bench.runner import build_method
 
     opts = RewardOptions.from_mapping(vars(args)) if args.method == "endorm" else RewardOptions()
-    model, tok = load_model_and_tokenizer(args.model, args.dtype, args.device)
+    model, tok = load_model_and_tokenizer(args.model, args.dtype, args.device, args.trust_remote_code)
     return build_method(args.method, model, tok, progress=None, **opts.kwargs())
 
 
@@ -48,21 +48,16 @@ def _precheck(args, prompt) -> None:
             cannot be laid out or is longer than the context (``--response 2: endorm: the text has 9000
             tokens, longer than the model's context of 8192``).
     """
-    from pathlib import Path
     from types import SimpleNamespace
 
-    from transformers import AutoConfig, AutoTokenizer
-
-    from endorm.llm.base import context_length
+    from endorm.llm.base import context_length, load_config, load_tokenizer
     from endorm.llm.bench.lengths import LengthChecker
     from endorm.llm.bench.records import PairRecord
 
     if args.method != "endorm" and not args.end_token:
         raise ValueError("--no-end-token is only used by --method endorm (a judge reads the response as text)")
-    if not Path(args.model).is_dir():
-        raise FileNotFoundError(f"model directory not found: {args.model}")
-    tok = AutoTokenizer.from_pretrained(args.model, local_files_only=True)
-    context = context_length(SimpleNamespace(config=AutoConfig.from_pretrained(args.model, local_files_only=True)))
+    tok = load_tokenizer(args.model, args.trust_remote_code)
+    context = context_length(SimpleNamespace(config=load_config(args.model, args.trust_remote_code)))
     opts = RewardOptions.from_mapping(vars(args)) if args.method == "endorm" else RewardOptions()
     checker = LengthChecker(tok, context, [args.method], opts)
     pairs = [(args.response[1:], args.response[:1])] if args.method == "pairwise" else \
@@ -145,4 +140,6 @@ def register(sub) -> None:
     add_option_flags(sc, RewardOptions)
     sc.add_argument("--dtype", default=None, help="e.g. float32, bfloat16 (default: the checkpoint's)")
     sc.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    sc.add_argument("--trust-remote-code", action="store_true",
+                    help="run the model folder's own Python code (auto_map); off by default, and never asked")
     sc.set_defaults(func=run)

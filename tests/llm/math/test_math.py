@@ -205,7 +205,7 @@ def test_auto_detection_by_keys_and_file_name():
 def test_loader_errors_name_file_and_line(tmp_path):
     good = json.dumps({"problem": "P", "answer": "1", "unique_id": "u0"})  # unique_id: the MATH-500 layout
     path = _jsonl(tmp_path / "bad.jsonl", [good, "", "{not json"])
-    with pytest.raises(ValueError, match=r"bad\.jsonl:3: not valid JSON"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:3: invalid JSON"):
         D.load_problems(path)
     for rows, msg in [([good, "[1, 2]"], r":2: expected a JSON object"),
                       ([good, json.dumps({"problem": "P2"})], r":2: a math500 record needs problem or question and"),
