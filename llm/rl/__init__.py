@@ -2,7 +2,9 @@
 
 ``reward_fn``: ``EndogenousRewardFunction`` (TRL's reward-function protocol) and
 ``EndogenousGRPOTrainer``; ``train``: options, prompts, run folder and training; ``callbacks``:
-per-step logs to a file. The names below import trl only when first used.
+per-step logs to a file; ``checkpoints``: a marker in each complete checkpoint, resuming from the
+last complete one; ``models``: loading without running a model folder's code unless asked;
+``curves``: reward and KL per step. The names below import trl only when first used.
 """
 _LAZY = {"EndogenousRewardFunction": "reward_fn", "EndogenousGRPOTrainer": "reward_fn", "tokenize_prompts": "reward_fn",
          "check_same_tokenizer": "reward_fn", "grpo_config": "reward_fn"}

@@ -9,7 +9,9 @@ not pass the prompts' token ids, so ``EndogenousRewardFunction`` re-tokenizes th
 chat prompts with ``apply_chat_template(conversation=prompts, tools=None, chat_template=None,
 add_generation_prompt=True, tokenize=True, return_dict=True, **chat_template_kwargs)`` (which
 tokenizes the rendered text without adding special tokens again). The completion ids are
-TRL's own: each is cut after its first EOS and *keeps* that EOS, and endorm scores it (the
+TRL's own: each is cut after its first EOS and *keeps* that EOS (``__call__`` cuts them the same
+way, so any caller gets that rule: tokens after the first EOS are never scored; the attention mask
+TRL gives ``reference_log_probs`` is already cut there), and endorm scores the EOS (the
 terminal-token rule of ``endorm.llm.templates``, the same as ``score`` and ``bench``: a chat
 model's EOS is its end-of-turn token, e.g. ``<|im_end|>``). The EOS is the action that ends the
 response, so log pi(EOS | s) is part of log pi(y | x) and the last step's r_hat = f(s_n, EOS)
@@ -46,6 +48,7 @@ from trl.data_utils import is_conversational
 
 from ..reward import EndogenousReward
 from ..templates import Encoded, end_token_ids
+from .models import check_same_tokenizer, load_reward, load_tokenizer
 
 
 def tokenize_prompts(tokenizer, prompts: list, chat_template_kwargs=None) -> list:
@@ -103,39 +106,6 @@ def grpo_config(**kwargs):
     return GRPOConfig(**kwargs)
 
 
-def _specials(tok) -> dict:
-    pad = {tok.pad_token}
-    return {"bos": tok.bos_token, "eos": tok.eos_token, "unk": tok.unk_token,
-            "special": sorted(set(tok.all_special_tokens) - pad)}
-
-
-def check_same_tokenizer(policy_tok, reward_tok, policy_dir, reward_dir) -> None:
-    """Raise ValueError unless both tokenizers have the same vocabulary and special tokens (pad excepted).
-
-    Args:
-        policy_tok, reward_tok: the two tokenizers; ``get_vocab()`` ({token: id}) must be equal,
-            and so must bos, eos, unk and the other special tokens.
-        policy_dir, reward_dir: named in the message.
-
-    Raises:
-        ValueError: ``the reward model's tokenizer (<reward_dir>) does not match the policy's
-            (<policy_dir>): vocabularies differ (...)`` or ``...: special tokens differ (...)``.
-    """
-    a, b = policy_tok.get_vocab(), reward_tok.get_vocab()
-    why = None
-    if a != b:
-        only = sorted(set(a) ^ set(b))[:3]
-        moved = sorted(t for t in set(a) & set(b) if a[t] != b[t])[:3]
-        why = (f"vocabularies differ ({len(a)} vs {len(b)} entries; e.g. tokens in one only: {only}, "
-               f"with other ids: {moved})")
-    elif _specials(policy_tok) != _specials(reward_tok):
-        why = f"special tokens differ ({_specials(policy_tok)} vs {_specials(reward_tok)})"
-    if why:
-        raise ValueError(f"the reward model's tokenizer ({reward_dir}) does not match the policy's ({policy_dir}): "
-                         f"{why}. endorm scores the policy's token ids as they are (no re-tokenization), so the "
-                         "reward model must share the policy's vocabulary")
-
-
 class EndogenousRewardFunction:
     """A TRL reward function: each completion's endogenous-reward score (Eq. 12 / Appendix C) under a frozen LM.
 
@@ -148,6 +118,11 @@ class EndogenousRewardFunction:
         end_token: score the completion's final EOS / end-of-turn token (default True; module docstring).
         chat_template_kwargs: as ``GRPOConfig.chat_template_kwargs`` (taken from the trainer when bound).
         dtype, device: for loading ``reward`` from a path (default: the checkpoint's dtype; cuda if available).
+        trust_remote_code: let a ``reward`` folder run its own code when loaded (default False: never; ``models``).
+
+    Each completion is cut after its first end-of-completion token, which is kept (as TRL does: the
+    bound trainer's ``eos_token_ids``; unbound, the tokenizer's ``eos_token_id`` and the reward model's
+    ``generation_config.eos_token_id``), so tokens after it are never scored, whoever calls.
 
     After each call, ``last_token_rewards`` holds the batch's ``TokenRewards`` (per-token r_hat, log pi, V;
     None for an empty completion) and ``last_shared_fraction`` the share scored by the reference's forward
@@ -160,7 +135,7 @@ class EndogenousRewardFunction:
 
     def __init__(self, reward, tokenizer=None, *, alpha=1.0, gamma=1.0, floor=0.0, kind="reward", terminal="zero",
                  batch_size=8, chat_template_kwargs=None, dtype=None, device=None, name="endogenous_reward",
-                 end_token=True):
+                 end_token=True, trust_remote_code=False):
         self.__name__ = name  # TRL logs rewards/<__name__>/mean
         self.options = dict(alpha=alpha, gamma=gamma, floor=floor, kind=kind, terminal=terminal,
                             batch_size=batch_size, progress=False)
@@ -171,7 +146,8 @@ class EndogenousRewardFunction:
             EndogenousReward(*stub, max_length=1, **self.options)  # check the options now, not at step 1
             self.reward, self.path = None, Path(reward)
         self.tokenizer, self.chat_template_kwargs = tokenizer, dict(chat_template_kwargs or {})
-        self.dtype, self.device = dtype, device
+        self.dtype, self.device, self.trust_remote_code = dtype, device, bool(trust_remote_code)
+        self.eos_ids = None  # the trainer's end-of-completion ids, once bound
         self.shares_reference = self.shares_forward = False
         self.end_token = bool(end_token)
         self.last_token_rewards, self.last_shared_fraction = [], 0.0
@@ -186,8 +162,8 @@ class EndogenousRewardFunction:
             prompts: ``[B]`` prompts as in the dataset (text or chat messages), re-tokenized with
                 ``tokenize_prompts``.
             completions: unused (the token ids are scored, not the text).
-            completion_ids: ``[B]`` lists of TRL's completion token ids (cut after the first EOS,
-                which is kept and scored).
+            completion_ids: ``[B]`` lists of completion token ids; each is cut here after its first
+                EOS, which is kept and scored (TRL's are already cut).
             log_metric: TRL's ``log_metric(name, value)``, or None.
             **kwargs: the other arguments TRL passes (trainer_state, log_extra, dataset columns); ignored.
 
@@ -209,10 +185,12 @@ class EndogenousRewardFunction:
                           "reward model's tokenizer and chat template, which must then be the policy's. Use "
                           "EndogenousGRPOTrainer, or pass tokenizer= (the policy's)")
         prompt_ids = tokenize_prompts(self.tokenizer or reward.tokenizer, list(prompts), self.chat_template_kwargs)
+        eos = self._eos_ids(reward)
+        completion_ids = [cut_after_first(c, eos) for c in completion_ids]
         out, todo = [None] * len(prompt_ids), []
         if not self.end_token:  # the reward's items stop before a final end token (never found in the cache)
             enders = end_token_ids(self.tokenizer or reward.tokenizer)
-            completion_ids = [list(c)[:-1] if len(c) and int(c[-1]) in enders else list(c) for c in completion_ids]
+            completion_ids = [c[:-1] if c and c[-1] in enders else c for c in completion_ids]
         for i, (p, c) in enumerate(zip(prompt_ids, completion_ids)):
             if len(c):
                 out[i] = self._cache.get((tuple(p), tuple(c)))
@@ -249,6 +227,8 @@ class EndogenousRewardFunction:
             raise ValueError("EndogenousRewardFunction does not support tools or environments (their output would be "
                              "scored as if the model had written it)")
         self.tokenizer = trainer.processing_class
+        self.eos_ids = {int(i) for i in getattr(trainer, "eos_token_ids", None) or [self.tokenizer.eos_token_id]
+                        if i is not None}
         self.chat_template_kwargs = dict(trainer.chat_template_kwargs or {})
         policy_dir = getattr(trainer.model.config, "_name_or_path", None)
         ref = trainer.ref_model
@@ -291,6 +271,14 @@ class EndogenousRewardFunction:
         return out.to(input_ids.device)
 
     # ------------------------------------------------------------------ internals
+    def _eos_ids(self, reward) -> set:
+        """The ids that end a completion: the bound trainer's, else the tokenizer's eos and the generation config's."""
+        if self.eos_ids is not None:
+            return self.eos_ids
+        gen = getattr(getattr(reward.model, "generation_config", None), "eos_token_id", None)
+        ids = [(self.tokenizer or reward.tokenizer).eos_token_id, *([gen] if isinstance(gen, int) else gen or [])]
+        return {int(i) for i in ids if i is not None}
+
     def _encode(self, prompt_ids, completion_ids) -> Encoded:
         p, c = list(prompt_ids), list(completion_ids)
         tok = self.tokenizer or self.reward.tokenizer
@@ -302,21 +290,27 @@ class EndogenousRewardFunction:
         where = policy_dir or getattr(self.tokenizer, "name_or_path", None)
         if self.reward is None:
             if self.tokenizer is not None:
-                from transformers import AutoTokenizer
-
                 if not Path(self.path).is_dir():
                     raise FileNotFoundError(f"reward model directory not found: {self.path}")
-                check_same_tokenizer(self.tokenizer, AutoTokenizer.from_pretrained(self.path, local_files_only=True),
-                                     where, self.path)
+                check_same_tokenizer(self.tokenizer, load_tokenizer(self.path, self.trust_remote_code), where,
+                                     self.path)
                 self._checked = self.tokenizer
-            self.reward = EndogenousReward.from_pretrained(self.path, dtype=self.dtype or dtype,
-                                                           device=self.device or device, **self.options)
-            self.reward.model.requires_grad_(False)
+            self.reward = load_reward(self.path, self.dtype or dtype, self.device or device, self.trust_remote_code,
+                                      **self.options)
         if self.tokenizer is not None and self._checked is not self.tokenizer:
             if self.reward.tokenizer is not self.tokenizer:
                 check_same_tokenizer(self.tokenizer, self.reward.tokenizer, where, self.path)
             self._checked = self.tokenizer
         return self.reward
+
+
+def cut_after_first(ids, eos_ids) -> list:
+    """``ids`` (as ints) up to and including the first one in ``eos_ids``; all of them if none is."""
+    ids = [int(t) for t in ids]
+    for k, t in enumerate(ids):
+        if t in eos_ids:
+            return ids[:k + 1]
+    return ids
 
 
 def _same_dir(a, b) -> bool:

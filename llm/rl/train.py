@@ -27,22 +27,33 @@ Usage::
 * Output: ``run.json`` (what the run is), TRL checkpoints ``checkpoint-N/`` every ``--save-steps``
   and at the end, ``final/`` (the trained model and tokenizer), ``curves.json`` and ``curves.png``
   (mean reward and KL per logged step, from the trainer's log history; written atomically). A
-  rerun with the same settings resumes from the last checkpoint; a folder that holds a
-  different run (or anything else) is refused and left untouched.
+  rerun with the same settings resumes from the last *complete* checkpoint (``checkpoints.py``:
+  each gets a marker ``endorm-complete.json`` once saved; one cut short by a kill is skipped,
+  named on stderr and moved to ``incomplete-checkpoint-N``); a folder that holds a different run
+  (or anything else) is refused and left untouched, and so is a folder another ``endorm rl`` is
+  training in (``runs.run_lock``: an OS file lock that a killed process releases).
+* Model code: every ``from_pretrained`` (the tokenizers, configs, TRL's policy and reference, the
+  reward model) gets ``trust_remote_code=False`` unless ``--trust-remote-code`` is given, so a
+  model folder's own Python code (``config.json`` ``auto_map``) never runs and transformers never
+  asks; a folder that cannot load without it is an error naming the flag (``models.py``).
 * ``--config YAML``: keys are the option names (``beta``, ``max-completion-length`` or
   ``max_completion_length``, ...) plus ``grpo: {...}``, passed to ``GRPOConfig`` as is (e.g.
   ``gradient_accumulation_steps``, ``scale_rewards``, ``model_init_kwargs``; not the fields the
-  options set). Precedence: a flag given on the command line > the YAML file > the defaults.
+  options set, nor ``model_init_kwargs.trust_remote_code``). Precedence: a flag given on the command
+  line > the YAML file > the defaults.
   Paths in the file are relative to the working directory.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
 from ..options import RewardOptions
+from .curves import CURVES, curves, write_curves  # noqa: F401 -- re-exported
 
 
 def _reward_option(name: str, typ) -> tuple:
@@ -76,12 +87,15 @@ OPTIONS = {
     "no_end_token": (bool, False, "EndoRM: do not score the completion's EOS (its end-of-turn token; scored by "
                                   "default, as in endorm score and bench)"),
     "no_progress": (bool, False, "hide the progress bar"),
+    "trust_remote_code": (bool, False, "let the model folders run their own Python code (config.json auto_map) when "
+                                       "loaded; default: never"),
 }
 GRPO_FIELDS = {"beta": "beta", "num_generations": "num_generations", "max_completion_length": "max_completion_length",
                "lr": "learning_rate", "steps": "max_steps", "seed": "seed", "batch_size": "per_device_train_batch_size",
                "temperature": "temperature", "save_steps": "save_steps", "logging_steps": "logging_steps",
-               "bf16": "bf16"}
-NOT_IDENTITY = ("out", "save_steps", "logging_steps", "no_progress")  # may change between a run and its resume
+               "bf16": "bf16", "trust_remote_code": "trust_remote_code"}
+# may change between a run and its resume
+NOT_IDENTITY = ("out", "save_steps", "logging_steps", "no_progress", "trust_remote_code")
 
 
 # ---------------------------------------------------------------------- options, prompts, identity
@@ -120,6 +134,8 @@ def load_config(path) -> tuple[dict, dict]:
             if not isinstance(value, dict):
                 raise ValueError(f"{path}: 'grpo' must be a mapping of GRPOConfig fields")
             taken = sorted(set(value) & (set(GRPO_FIELDS.values()) | {"output_dir", "use_cpu"}))
+            if "trust_remote_code" in (value.get("model_init_kwargs") or {}):
+                taken = ["model_init_kwargs.trust_remote_code"]
             if taken:
                 raise ValueError(f"{path}: grpo.{taken[0]} is set by an endorm option; use the top-level key instead")
             grpo = dict(value)
@@ -260,54 +276,6 @@ def check_out_dir(out: Path, meta: dict) -> None:
     check_run(out, meta)
 
 
-# ---------------------------------------------------------------------- curves
-CURVES = {"reward": "reward", "reward_std": "reward_std", "kl": "kl",
-          "token_reward_mean": "endorm/token_reward_mean", "completion_length": "completions/mean_length"}
-
-
-def curves(log_history: list) -> dict:
-    """Per logged step: mean reward, its std, KL, mean per-token r_hat and completion length (None if not logged).
-
-    Args:
-        log_history: ``trainer.state.log_history``; entries with "reward" and "step" are kept.
-
-    Returns:
-        ``{"step", "reward", "reward_std", "kl", "token_reward_mean", "completion_length"}``, each
-        a list with one entry per kept step (TRL's keys: see ``CURVES``).
-    """
-    rows = [h for h in log_history if "reward" in h and "step" in h]
-    out = {"step": [int(h["step"]) for h in rows]}
-    out.update({k: [h.get(src) for h in rows] for k, src in CURVES.items()})
-    return out
-
-
-def write_curves(out_dir: Path, log_history: list) -> tuple[Path, Path]:
-    """curves.json and curves.png (reward and KL against step), both written atomically.
-
-    Returns:
-        ``(json path, png path)`` in ``out_dir``.
-
-    Raises:
-        OSError: a file cannot be written.
-    """
-    from matplotlib.figure import Figure
-
-    from endorm._io import atomic_savefig, atomic_write_json
-
-    c = curves(log_history)
-    js = atomic_write_json(out_dir / "curves.json", c)
-    fig = Figure(figsize=(9, 3.2))
-    ax1, ax2 = fig.subplots(1, 2)
-    for ax, key, label in ((ax1, "reward", "mean endogenous reward"), (ax2, "kl", "KL(policy || reference)")):
-        pts = [(s, v) for s, v in zip(c["step"], c[key]) if v is not None]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", ms=2)
-        ax.set_xlabel("step")
-        ax.set_title(label)
-    fig.tight_layout()
-    return js, atomic_savefig(fig, out_dir / "curves.png", dpi=120)
-
-
 # ---------------------------------------------------------------------- the command
 def train(opts: dict, grpo: dict) -> int:
     """``endorm rl``: validate everything, claim ``out``, then train (resuming) with EndogenousGRPOTrainer.
@@ -321,15 +289,16 @@ def train(opts: dict, grpo: dict) -> int:
     Raises:
         ValueError / FileNotFoundError: bad settings, prompts or model folders (before any write;
             e.g. ``bf16/fp16 training needs a GPU and none is available; ...``, ``GRPOConfig: ...``
-            for an unknown grpo field, a tokenizer mismatch), or ``out`` holding something else.
+            for an unknown grpo field, a tokenizer mismatch, a model folder that needs its own code
+            without ``trust_remote_code``), ``out`` holding something else, or ``out`` in use by
+            another process (``... is in use by another endorm process ...``).
         OSError: a tokenizer or model that cannot be loaded.
     """
     import torch
-    from transformers import AutoConfig, AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
 
     from ..base import context_length, ensure_pad_token
-    from .reward_fn import EndogenousGRPOTrainer, EndogenousRewardFunction, check_same_tokenizer
+    from .models import load_config as load_model_config, load_tokenizer
+    from .reward_fn import EndogenousRewardFunction, check_same_tokenizer
 
     model_dir, out = Path(opts["model"]), Path(opts["out"])
     reward_dir = Path(opts["reward_model"] or opts["model"])
@@ -341,32 +310,43 @@ def train(opts: dict, grpo: dict) -> int:
         raise ValueError("bf16/fp16 training needs a GPU and none is available; drop --bf16 (or set bf16: false)")
     opts["bf16"] = (gpu and torch.cuda.is_bf16_supported()) if opts["bf16"] is None else opts["bf16"]
     lines = _prompt_lines(opts["prompts"])
-    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    trust = bool(opts["trust_remote_code"])
+    tok = load_tokenizer(model_dir, trust)
     ensure_pad_token(tok)
     if reward_dir.resolve() != model_dir.resolve():
-        check_same_tokenizer(tok, AutoTokenizer.from_pretrained(reward_dir, local_files_only=True), model_dir,
-                             reward_dir)
-    contexts = {str(d): context_length(SimpleNamespace(config=AutoConfig.from_pretrained(d, local_files_only=True)))
+        check_same_tokenizer(tok, load_tokenizer(reward_dir, trust), model_dir, reward_dir)
+    contexts = {str(d): context_length(SimpleNamespace(config=load_model_config(d, trust)))
                 for d in {model_dir, reward_dir}}
     check_prompt_lengths(lines, tok, opts["prompts"], opts["max_prompt_length"], opts["max_completion_length"],
                          contexts)
     config = _grpo_config(opts, grpo, out, use_cpu=not gpu)
     reward = EndogenousRewardFunction(reward_dir, alpha=opts["alpha"], gamma=opts["gamma"], floor=opts["floor"],
                                       kind=opts["kind"], batch_size=opts["reward_batch_size"],
-                                      end_token=not opts["no_end_token"])
+                                      end_token=not opts["no_end_token"], trust_remote_code=trust)
     check_out_dir(out, run_identity(opts, grpo))  # the first write, after every check
 
+    from ..runs import run_lock
+
+    main = int(os.environ.get("RANK", "0")) == 0  # accelerate launch: one lock per folder, held by the main process
+    with run_lock(out) if main else nullcontext():  # a second endorm rl on this folder is refused
+        return _train_resuming(out, model_dir, tok, lines, reward, config)
+
+
+def _train_resuming(out: Path, model_dir: Path, tok, lines, reward, config) -> int:
+    """Train from the last complete checkpoint in ``out`` (if any), save ``final/``, write and print the curves."""
     from datasets import Dataset
 
     from ..runs import library_output_to
     from .callbacks import quiet_trainer
+    from .checkpoints import resume_point
+    from .reward_fn import EndogenousGRPOTrainer
 
     with library_output_to(out / "run.log"):  # library deprecations and log records; per-step logs: JSONL
         trainer = EndogenousGRPOTrainer(model=str(model_dir), reward_funcs=reward, args=config,
                                         processing_class=tok,
                                         train_dataset=Dataset.from_list([{"prompt": p} for _, p in lines]))
         quiet_trainer(trainer, out / "trainer_log.jsonl")
-        last = get_last_checkpoint(str(out))
+        last = resume_point(trainer, out)  # the last complete checkpoint (broken ones skipped, named on stderr)
         trainer.train(resume_from_checkpoint=last)
         trainer.save_model(str(out / "final"))
     if trainer.is_world_process_zero():
