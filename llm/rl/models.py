@@ -42,34 +42,33 @@ def check_custom_code(path, trust_remote_code: bool) -> None:
 
 
 def load_tokenizer(path, trust_remote_code: bool = False):
-    """``AutoTokenizer.from_pretrained(path)``, local files only, ``trust_remote_code`` passed explicitly.
+    """``endorm.llm.base.load_tokenizer`` (local files only, tokenizer files checked, ``trust_remote_code``
+    explicit), after ``check_custom_code``.
 
     Raises:
-        ValueError: as ``check_custom_code``; OSError / ValueError: as ``from_pretrained``.
+        ValueError: as ``check_custom_code``; FileNotFoundError / OSError: as ``base.load_tokenizer``.
     """
-    from transformers import AutoTokenizer
+    from ..base import load_tokenizer as load
 
     check_custom_code(path, trust_remote_code)
-    return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+    return load(path, trust_remote_code)
 
 
 def load_config(path, trust_remote_code: bool = False):
-    """``AutoConfig.from_pretrained(path)``, local files only, ``trust_remote_code`` passed explicitly.
+    """``endorm.llm.base.load_config`` after ``check_custom_code``.
 
     Raises:
-        ValueError: as ``check_custom_code``; OSError / ValueError: as ``from_pretrained``.
+        ValueError: as ``check_custom_code``; FileNotFoundError / OSError: as ``base.load_config``.
     """
-    from transformers import AutoConfig
+    from ..base import load_config as load
 
     check_custom_code(path, trust_remote_code)
-    return AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+    return load(path, trust_remote_code)
 
 
 def load_reward(path, dtype=None, device=None, trust_remote_code: bool = False, **options):
-    """A frozen ``EndogenousReward`` from a local model folder (model and tokenizer, ``trust_remote_code`` explicit).
-
-    As ``EndogenousReward.from_pretrained`` (``endorm.llm.base.load_model_and_tokenizer``), with
-    ``trust_remote_code`` passed to every ``from_pretrained``.
+    """A frozen ``EndogenousReward`` from a local model folder (``base.load_model_and_tokenizer``, after
+    ``check_custom_code``), its model with ``requires_grad`` off.
 
     Args:
         path: the model folder. dtype: torch dtype or its name (default: the checkpoint's).
@@ -80,32 +79,18 @@ def load_reward(path, dtype=None, device=None, trust_remote_code: bool = False, 
         the ``EndogenousReward``, its model in eval mode with ``requires_grad`` off.
 
     Raises:
-        FileNotFoundError: no ``config.json``. ValueError: as ``check_custom_code``; a bad dtype name. OSError: loading
-            failed (``could not load a model and tokenizer from DIR: ErrorType: ...``).
+        FileNotFoundError: no folder, no ``config.json`` or no tokenizer files. ValueError: as
+            ``check_custom_code``; a bad dtype name. OSError: loading failed.
     """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from ..base import ensure_pad_token
+    from ..base import load_model_and_tokenizer
     from ..reward import EndogenousReward
 
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
     check_custom_code(path, trust_remote_code)
-    if isinstance(dtype, str) and dtype != "auto":
-        if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"dtype must be a torch dtype name such as 'float32' or 'bfloat16', got {dtype!r}")
-        dtype = getattr(torch, dtype)
-    try:
-        tokenizer = load_tokenizer(path, trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype or "auto",
-                                                     trust_remote_code=bool(trust_remote_code))
-    except Exception as e:  # noqa: BLE001 -- corrupt weights raise library-specific errors
-        raise OSError(f"could not load a model and tokenizer from {path}: {type(e).__name__}: {e}") from e
-    ensure_pad_token(tokenizer)
-    model = model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval().requires_grad_(False)
-    return EndogenousReward(model, tokenizer, **options)
+    model, tokenizer = load_model_and_tokenizer(path, dtype, device, trust_remote_code)
+    return EndogenousReward(model.requires_grad_(False), tokenizer, **options)
 
 
 def _specials(tok) -> dict:

@@ -168,7 +168,7 @@ def test_case8_numeric_flags(tmp_path, capsys, argv, message):
 
 
 # 9. a model folder without tokenizer files says so
-@pytest.mark.parametrize("command", ["score", "bench"])
+@pytest.mark.parametrize("command", ["score", "bench", "eval-math", "rl"])
 def test_case9_missing_tokenizer_files(model_dir, tmp_path, capsys, command):
     import shutil
 
@@ -176,8 +176,11 @@ def test_case9_missing_tokenizer_files(model_dir, tmp_path, capsys, command):
     shutil.copytree(model_dir, folder)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"):
         (folder / name).unlink(missing_ok=True)
-    argv = ["--prompt", "hi", "--response", "hello"] if command == "score" else \
-        ["--data", str(jsonl(tmp_path / "d.jsonl", GOOD)), "--out", str(tmp_path / "o")]
+    argv = {"score": ["--prompt", "hi", "--response", "hello"],
+            "bench": ["--data", str(jsonl(tmp_path / "d.jsonl", GOOD)), "--out", str(tmp_path / "o")],
+            "eval-math": ["--data", str(jsonl(tmp_path / "math500.jsonl", MATH_GOOD)), "--out", str(tmp_path / "o")],
+            "rl": ["--prompts", str(jsonl(tmp_path / "p.jsonl", ['{"prompt": "hi"}'])), "--out", str(tmp_path / "o")],
+            }[command]
     code, err = run([command, "--model", str(folder), *argv], capsys)
     assert code == 2 and f"{folder} has no tokenizer files (looked for tokenizer.json, tokenizer_config.json" in err
 
