@@ -229,16 +229,17 @@ def run_eval_math(cfg: MathEvalConfig) -> dict:
     cfg.check()
     skipped = [] if cfg.skip_invalid else None
     problems, fmt = load_problems(cfg.data, cfg.format, cfg.limit, skipped)
-    if skipped:
-        print(f"skipped {len(skipped)} invalid line(s), e.g. {skipped[0]}", file=sys.stderr)
     k = cfg.k or PAPER_K.get(fmt, 1)
     meta = {"command": "eval-math", "model": str(Path(cfg.model).resolve()), "temperature": cfg.temperature,
             "top_p": cfg.top_p, "k": k,
             "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed, "template": cfg.template, "format": fmt,
             "instruction": INSTRUCTION, "dtype": cfg.dtype}
+    prompts = _checked_prompts(cfg, problems, skipped)
+    if skipped:
+        print(f"skipped {len(skipped)} invalid line(s), e.g. {skipped[0]}", file=sys.stderr)
     refuse_other(Path(cfg.out), meta)  # a different run or the user's own files: refused before the model loads
     with run_lock(Path(cfg.out)):
-        res = _generate_and_grade(cfg, problems, fmt, k, meta)
+        res = _generate_and_grade(cfg, prompts, fmt, k, meta)
     if skipped:
         from endorm._io import atomic_write_json
 
@@ -247,12 +248,42 @@ def run_eval_math(cfg: MathEvalConfig) -> dict:
     return res
 
 
-def _generate_and_grade(cfg, problems, fmt, k, meta):
+def _checked_prompts(cfg, problems, skipped):
+    """[(Problem, prompt text)] built with the tokenizer alone, before the model loads: a problem whose prompt
+    cannot be built or tokenized, or whose prompt plus ``max_new_tokens`` exceeds the context, is a ValueError
+    naming file:line and id (appended to ``skipped`` instead when it is a list, ``--skip-invalid``)."""
+    from types import SimpleNamespace
+
+    from ..base import context_length, load_config, load_tokenizer
+
+    tok = load_tokenizer(cfg.model, cfg.trust_remote_code)
+    context = context_length(SimpleNamespace(config=load_config(cfg.model, cfg.trust_remote_code)))
+    out = []
+    for p in problems:
+        try:
+            text = build_prompt(p.problem, tok, cfg.template)
+            n = len(tok(text, add_special_tokens=cfg.template == "plain")["input_ids"])
+            why = None if n + cfg.max_new_tokens <= context else (
+                f"the prompt has {n} tokens; with --max-new-tokens {cfg.max_new_tokens} that is longer than the "
+                f"model's context of {context}")
+        except Exception as e:  # noqa: BLE001 -- e.g. a lone surrogate the tokenizer cannot encode
+            why = f"the prompt cannot be built or tokenized ({type(e).__name__}: {e})"
+        if why is None:
+            out.append((p, text))
+        elif skipped is None:
+            raise ValueError(f"{p.where} (id {p.id!r}): {why}; pass --skip-invalid to leave such problems out")
+        else:
+            skipped.append(f"{p.where} (id {p.id!r}): {why}")
+    if not out:
+        raise ValueError(f"{cfg.data}: no problem left to evaluate (e.g. {skipped[0] if skipped else '?'})")
+    return out
+
+
+def _generate_and_grade(cfg, prompts, fmt, k, meta):
     """Load the model, then ``evaluate_problems`` with a ``Grader`` (``run_eval_math``'s second half)."""
     from ..base import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(cfg.model, cfg.dtype, cfg.device, cfg.trust_remote_code)
-    prompts = [(p, build_prompt(p.problem, tok, cfg.template)) for p in problems]
 
     def generate(texts, seeds):
         return generate_completions(model, tok, texts, seeds, temperature=cfg.temperature, top_p=cfg.top_p,

@@ -90,6 +90,12 @@ OPTIONS = {
     "trust_remote_code": (bool, False, "let the model folders run their own Python code (config.json auto_map) when "
                                        "loaded; default: never"),
 }
+#: The range of each numeric option (``endorm._checks.check_range``: low, high, low_open, high_open); an option not named here has none.
+OPTION_RANGES = {
+    "beta": (0.0,), "num_generations": (2,), "max_prompt_length": (1,), "max_completion_length": (1,),
+    "lr": (0.0, None, True), "steps": (1,), "seed": (0, 2**32 - 1), "batch_size": (1,),
+    "temperature": (0.0, None, True), "alpha": (0.0, None, True), "gamma": (0.0, 1.0, True), "floor": (0.0, 1.0),
+    "reward_batch_size": (1,), "save_steps": (1,), "logging_steps": (1,)}
 GRPO_FIELDS = {"beta": "beta", "num_generations": "num_generations", "max_completion_length": "max_completion_length",
                "lr": "learning_rate", "steps": "max_steps", "seed": "seed", "batch_size": "per_device_train_batch_size",
                "temperature": "temperature", "save_steps": "save_steps", "logging_steps": "logging_steps",
@@ -169,11 +175,12 @@ def resolve_options(flags: dict, config=None) -> tuple[dict, dict]:
             raise ValueError(f"--{name} is required (a flag or the config key {name!r})")
     if opts["batch_size"] is None:
         opts["batch_size"] = opts["num_generations"]
-    for name in ("num_generations", "max_prompt_length", "max_completion_length", "steps", "batch_size"):
-        if opts[name] < 1:
-            raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {opts[name]}")
-    if opts["beta"] < 0 or opts["lr"] <= 0:
-        raise ValueError(f"beta must be >= 0 and lr > 0, got beta={opts['beta']}, lr={opts['lr']}")
+    from endorm._checks import check_range
+
+    for name, bounds in OPTION_RANGES.items():  # flags were checked by the parser; the YAML values are here
+        flag = "--" + name.replace("_", "-")
+        where = f"{flag} (config key {name!r} of {config})" if name in yaml_opts and flags.get(name) is None else flag
+        opts[name] = check_range(opts[name], where, *bounds, kind=OPTIONS[name][0])
     return opts, grpo
 
 

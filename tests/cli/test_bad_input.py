@@ -22,7 +22,7 @@ DEEP = '{"prompt": "p", "chosen": "a", "rejected": "b", "x": ' + "[" * 200_000 +
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("m") / "tiny", "gpt2", seed=1, max_positions=1024)
+    return save_tiny_model(tmp_path_factory.mktemp("m") / "tiny", "gpt2", seed=1, max_positions=2048)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_case6_record_problems_named_before_the_model_loads(bare_model, tmp_path
                      "--no-end-token"], capsys)
     assert code == 2 and "d.jsonl:3 (id 'er'): endorm: empty response" in err and "--skip-invalid" in err
     assert not (tmp_path / "o").exists()  # found with the tokenizer alone: the bare folder has no weights
-    long = jsonl(tmp_path / "long.jsonl", GOOD[:2] + [json.dumps({"id": "lj", "prompt": "word " * 400, "chosen": "a",
+    long = jsonl(tmp_path / "long.jsonl", GOOD[:2] + [json.dumps({"id": "lj", "prompt": "word " * 900, "chosen": "a",
                                                                   "rejected": "b"})])
     code, err = run(["bench", "--model", str(bare_model), "--data", str(long), "--out", str(tmp_path / "o"),
                      "--methods", "verifier"], capsys)
@@ -153,7 +153,7 @@ def test_case7_bad_alpha_writes_nothing(model_dir, tmp_path, capsys):
     (["bench", "--chunk", "0"], "argument --chunk: must be >= 1, got 0"),
     (["bench", "--batch-size", "-2"], "argument --batch-size: must be >= 1, got -2"),
     (["bench", "--gamma", "1.5"], "argument --gamma: must be <= 1.0, got 1.5"),
-    (["bench", "--floor", "nan"], "argument --floor: must be a number, got 'nan'"),
+    (["bench", "--floor", "nan"], "argument --floor: must be a finite number, got 'nan'"),
     (["eval-math", "--workers", "0"], "argument --workers: must be >= 1, got 0"),
     (["score", "--alpha", "-1"], "argument --alpha: must be > 0.0, got -1"),
     (["rl", "--num-generations", "1"], "argument --num-generations: must be >= 2, got 1"),
@@ -224,3 +224,19 @@ def test_case11_trust_remote_code_is_always_explicit(model_dir, tmp_path, capsys
     assert run(["score", "--model", str(model_dir), "--prompt", "hi", "--response", "hello", "--trust-remote-code"],
                capsys)[0] == 0
     assert seen and all(v is True for _, v in seen), seen
+
+
+# 6, eval-math: a prompt that cannot fit with its new tokens, or cannot be tokenized: file:line, before loading
+def test_case6_eval_math_prompts_are_checked_before_the_model_loads(bare_model, model_dir, tmp_path, capsys):
+    data = jsonl(tmp_path / "math500.jsonl", MATH_GOOD + [json.dumps({"unique_id": "big", "problem": "word " * 1500,
+                                                                      "answer": "1"}),
+                                                          json.dumps({"unique_id": "sur", "problem": "x\ud800",
+                                                                      "answer": "1"})])
+    code, err = run(["eval-math", "--model", str(bare_model), "--data", str(data), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "math500.jsonl:3 (id 'big'): the prompt has" in err and "--max-new-tokens 1024" in err
+    assert not (tmp_path / "o").exists()
+    code, err = run(["eval-math", "--model", str(model_dir), "--data", str(data), "--out", str(tmp_path / "o"),
+                     "--skip-invalid", "--max-new-tokens", "2", "--workers", "1", "--no-progress"], capsys)
+    assert code == 0 and "skipped 2 invalid line(s)" in err
+    skipped = json.loads((tmp_path / "o" / "results.json").read_text())["skipped"]
+    assert "(id 'sur'): the prompt cannot be built or tokenized" in skipped[1]

@@ -38,9 +38,10 @@ def add_option_flags(parser: argparse.ArgumentParser, cls, names=None, defaults:
 
 
 def ranged(kind, low=None, high=None, low_open: bool = False, high_open: bool = False):
-    """An argparse ``type`` that parses ``kind`` (int or float) and checks its range.
+    """An argparse ``type`` that parses ``kind`` (int or float) and checks its range (``endorm._checks.check_range``).
 
     argparse prefixes the flag: ``endorm bench: error: argument --chunk: must be >= 1, got 0`` (exit 2).
+    Floats must be finite (nan and inf are refused).
 
     Args:
         kind: ``int`` or ``float``.
@@ -49,18 +50,13 @@ def ranged(kind, low=None, high=None, low_open: bool = False, high_open: bool = 
     Returns:
         a callable str -> kind that raises ``argparse.ArgumentTypeError`` out of range.
     """
+    from endorm._checks import check_range
+
     def parse(text: str):
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}")
-        if kind is float and value != value:  # NaN
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
-        if low is not None and (value < low or (low_open and value == low)):
-            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, got {text}")
-        if high is not None and (value > high or (high_open and value == high)):
-            raise argparse.ArgumentTypeError(f"must be {'<' if high_open else '<='} {high}, got {text}")
-        return value
+            return check_range(text, "", low, high, low_open, high_open, kind)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).lstrip()) from None
 
     parse.__name__ = kind.__name__  # argparse names the type in its own messages
     return parse
@@ -68,3 +64,4 @@ def ranged(kind, low=None, high=None, low_open: bool = False, high_open: bool = 
 
 POSITIVE_INT = ranged(int, 1)
 NONNEGATIVE_INT = ranged(int, 0)
+SEED = ranged(int, 0, 2**32 - 1)  # numpy and torch seeds

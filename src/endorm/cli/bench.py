@@ -5,7 +5,7 @@ from endorm.llm.bench.files import RM_BENCH_DOMAINS
 from endorm.llm.bench.loaders import FORMATS, MULTIFACETED_PAIRS
 from endorm.llm.options import RewardOptions
 
-from ._options import NONNEGATIVE_INT, POSITIVE_INT, add_option_flags
+from ._options import POSITIVE_INT, SEED, add_option_flags
 
 
 def run(args) -> int:
@@ -65,6 +65,6 @@ def register(sub) -> None:
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     b.add_argument("--trust-remote-code", action="store_true",
                    help="run the model folder's own Python code (auto_map); off by default, and never asked")
-    b.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of the bootstrap intervals (default 0)")
+    b.add_argument("--seed", type=SEED, default=0, help="seed of the bootstrap intervals (default 0)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     b.set_defaults(func=run)

@@ -1,7 +1,7 @@
 """``endorm demo``: the ground-truth token-world study (``endorm.llm.world``)."""
 from __future__ import annotations
 
-from ._options import NONNEGATIVE_INT
+from ._options import SEED
 
 
 def run(args) -> int:
@@ -21,5 +21,5 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="ground-truth token-world study of the endogenous reward")
     p.add_argument("--quick", action="store_true", help="small world, under a minute on CPU")
     p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
-    p.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of the worlds, training and sampling (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the worlds, training and sampling (default 0)")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from endorm.llm.math.data import FORMATS
 
-from ._options import NONNEGATIVE_INT, POSITIVE_INT, ranged
+from ._options import POSITIVE_INT, SEED, ranged
 
 
 def register(subparsers):
@@ -27,7 +27,7 @@ def register(subparsers):
     p.add_argument("--top-p", type=ranged(float, 0.0, 1.0, True), default=1.0, help="nucleus sampling mass in (0, 1] (default 1.0: off)")
     p.add_argument("--max-new-tokens", type=POSITIVE_INT, default=1024, help="default 1024 (the paper's response length)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="sequences per generate call; no effect on results (default 8)")
-    p.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of every sample (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of every sample (default 0)")
     p.add_argument("--template", choices=("chat", "plain"), default="chat",
                    help="chat: the chat template's user turn (default); plain: Problem/Solution text")
     p.add_argument("--limit", type=POSITIVE_INT, help="only the first N problems")

@@ -4,16 +4,13 @@ from __future__ import annotations
 import argparse
 
 from endorm.formulas import KINDS
+from endorm.llm.rl.train import OPTION_RANGES as RANGES
 from endorm.llm.rl.train import OPTIONS
 
 from ._options import ranged
 
 METAVARS = {"model": "DIR", "prompts": "FILE", "out": "DIR", "reward_model": "DIR"}
-#: The range of each numeric option (``_options.ranged`` arguments); an option not named here has none.
-RANGES = {"beta": (0.0,), "num_generations": (2,), "max_prompt_length": (1,), "max_completion_length": (1,),
-          "lr": (0.0, None, True), "steps": (1,), "seed": (0,), "batch_size": (1,), "temperature": (0.0, None, True),
-          "alpha": (0.0, None, True), "gamma": (0.0, 1.0, True), "floor": (0.0, 1.0), "reward_batch_size": (1,),
-          "save_steps": (1,), "logging_steps": (1,)}
+
 
 
 def run(args) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ._options import NONNEGATIVE_INT
+from ._options import SEED
 
 
 def _fmt(x: float) -> str:
@@ -47,6 +47,6 @@ def register(sub) -> None:
     v = sub.add_parser("verify", help="check every claim of the paper exactly on token MDPs")
     v.add_argument("--quick", action="store_true", help="fewer random instances (CI smoke run, seconds)")
     v.add_argument("--json", metavar="PATH", help='also write {"checks": [...]} to PATH (JSON)')
-    v.add_argument("--seed", type=NONNEGATIVE_INT, default=0, help="seed of the random instances (default 0)")
+    v.add_argument("--seed", type=SEED, default=0, help="seed of the random instances (default 0)")
     v.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     v.set_defaults(func=run)

@@ -250,7 +250,7 @@ def model_dir(tmp_path_factory):
     pytest.importorskip("transformers")
     from endorm.llm.testing import save_tiny_model
 
-    return save_tiny_model(tmp_path_factory.mktemp("m") / "tiny", "gpt2")
+    return save_tiny_model(tmp_path_factory.mktemp("m") / "tiny", "gpt2", max_positions=2048)
 
 
 @pytest.fixture
@@ -331,7 +331,7 @@ def test_a_different_run_in_the_same_folder_is_refused(model_dir, data, tmp_path
 def test_no_chat_template_refused_before_anything_is_written(tmp_path, monkeypatch, data):
     from endorm.llm.testing import save_tiny_model
 
-    plain = save_tiny_model(tmp_path / "plain_model", "gpt2", chat_template=False)
+    plain = save_tiny_model(tmp_path / "plain_model", "gpt2", chat_template=False, max_positions=2048)
     with pytest.raises(ValueError, match="--template plain"):
         CLI.run(_args(plain, data, tmp_path / "o", "--k", "2"))
     assert not (tmp_path / "o" / "run.json").exists()
