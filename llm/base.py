@@ -101,6 +101,8 @@ def load_tokenizer(path, trust_remote_code: bool = False):
     Raises:
         FileNotFoundError: no such directory (``model directory not found: DIR``), or no tokenizer file
             in it (``DIR has no tokenizer files (looked for tokenizer.json, ...)``).
+        OSError: a tokenizer file that cannot be read (``DIR: cannot load its tokenizer (...)``), or a chat
+            template that does not compile (``DIR: the chat template does not compile (...)``).
     """
     from transformers import AutoTokenizer
 
@@ -110,7 +112,23 @@ def load_tokenizer(path, trust_remote_code: bool = False):
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
         raise FileNotFoundError(f"{path} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)}); copy "
                                 "the tokenizer of the model into it")
-    return AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+    try:
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+    except Exception as e:  # noqa: BLE001 -- a corrupt tokenizer.json raises json or tokenizers errors
+        raise OSError(f"{path}: cannot load its tokenizer ({type(e).__name__}: {e})") from None
+    if getattr(tok, "chat_template", None):
+        _check_chat_template(tok, path)
+    return tok
+
+
+def _check_chat_template(tok, path) -> None:
+    """An OSError naming the folder if its chat template does not even compile (a broken file is not a data error)."""
+    try:
+        tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    except Exception as e:  # noqa: BLE001 -- only syntax errors are the template's own fault
+        if type(e).__name__ == "TemplateSyntaxError":
+            raise OSError(f"{path}: the chat template does not compile ({type(e).__name__}: {e}); fix "
+                          "chat_template.jinja or the chat_template in tokenizer_config.json") from None
 
 
 def load_config(path, trust_remote_code: bool = False):
@@ -126,7 +144,10 @@ def load_config(path, trust_remote_code: bool = False):
         raise FileNotFoundError(f"model directory not found: {path}")
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
-    return AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+    try:
+        return AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=bool(trust_remote_code))
+    except (OSError, ValueError) as e:
+        raise type(e)(f"{path}: cannot load config.json ({e})") from None
 
 
 def load_model_and_tokenizer(path, dtype=None, device=None, trust_remote_code: bool = False):

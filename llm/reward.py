@@ -118,6 +118,9 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         self.model, self.tokenizer = model, tokenizer
         ensure_pad_token(tokenizer)
         self.template = check_template(tokenizer, template or default_template(tokenizer))
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
+                                       or max_length < 1):
+            raise ValueError(f"max_length must be None or an integer >= 1, got {max_length!r}")
         self.max_length = context_length(model, max_length)
         if head_dtype not in ("float32", "model"):
             raise ValueError(f"head_dtype must be 'float32' or 'model', got {head_dtype!r}")
@@ -188,7 +191,8 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
             list of ``TokenRewards``, one per item, in input order.
 
         Raises:
-            ValueError: ``item i: empty response``; no context token before the response; the text is longer
+            ValueError: ``item i: empty response``; no context token before the response; a token id outside
+                the vocabulary (``item i: token id 999 is outside the model's vocabulary of 320``); the text is longer
                 than ``max_length`` tokens (with ``truncate``: the response plus one context token is);
                 non-finite logits (``item i: the model produced non-finite logits (at response token t)``);
                 the model transforms its logits after the LM head in a way not reproduced here.
@@ -216,6 +220,10 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
             raise ValueError(f"item {i}: empty response")
         if e.start < 1:
             raise ValueError(f"item {i}: the response needs at least one context token before it")
+        vocab = self._vocab_size()
+        bad = next((t for t in e.input_ids[:e.end] if not 0 <= int(t) < vocab), None)
+        if bad is not None:
+            raise ValueError(f"item {i}: token id {bad} is outside the model's vocabulary of {vocab}")
         ids = e.input_ids[:e.end]
         if len(ids) <= self.max_length:
             return Encoded(ids, e.start, e.end, e.token_text)
@@ -228,6 +236,11 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
                              f"context of {self.max_length} (with one context token)")
         drop = len(ids) - self.max_length
         return Encoded(ids[drop:], e.start - drop, e.end - drop, e.token_text)
+
+    def _vocab_size(self) -> int:
+        """Rows of the LM head (the ids the model can read and score)."""
+        head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        return int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
 
     def _lm_head(self):
         """(weight [vocab, hidden], bias [vocab] or None, final_logit_softcapping, logit_scale); built once.

@@ -131,8 +131,10 @@ def refuse_other(out_dir: Path, meta: dict) -> None:
     if path.exists():
         try:
             old = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not valid JSON ({e}); use another --out or delete it") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise ValueError(f"{path}: not valid JSON ({type(e).__name__}); use another --out or delete it") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{path} is not an endorm run.json (a JSON {type(old).__name__}); use another --out")
         diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
         if diff:
             raise ValueError(f"{out_dir} holds a different run (differs in {', '.join(diff)}); use another --out "

@@ -226,8 +226,9 @@ def candidate_formats(d: dict) -> tuple:
 def _detect(rows: list, path: Path, domain: str | None) -> str:
     first = next((r for r in rows if isinstance(r.data, dict)), None)
     if first is None:
-        raise ValueError(f"{path.name}: no JSON object to detect the format from; pass format= (--format) one of "
-                         f"{FORMATS}")
+        bad = next((r for r in rows if r.error), None)  # the real problem, not "cannot detect"
+        raise ValueError(f"{bad.where}: {bad.error}" if bad else f"{path.name}: no JSON object to detect the format "
+                         f"from (the file holds no records); pass format= (--format) one of {FORMATS}")
     found, keys = candidate_formats(first.data), sorted(first.data)
     if not found:
         hint = (" ('text-score' needs 'text' a list of 2 str and 'score' a list of 2 numbers)"
@@ -342,6 +343,8 @@ def load_records(path, format: str | None = None, skip_invalid: bool = False,
             (e.g. ``data.jsonl:12: missing key 'chosen'``) unless ``skip_invalid``; a duplicate id
             (``duplicate id 'x' at <location> and <location>``, always).
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be None or an integer >= 1, got {limit!r}")
     paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
     opts = {"dsp_domains": _check_args(paths, format, dsp_domains, multifaceted_pairs, domain),
             "domain": domain, "multifaceted_pairs": multifaceted_pairs}

@@ -14,7 +14,6 @@ Each process scores its share of the records (accelerate's ``split_between_proce
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from contextlib import nullcontext
@@ -136,9 +135,11 @@ def conditions_for(cfg: "BenchConfig", fmt: str) -> dict:
         if fmt != "dsp":
             raise ValueError(f"--domain-prompts needs DSP data (format 'dsp'), got format {fmt!r}")
         path = Path(cfg.domain_prompts)
+        from endorm._io import read_json_file
+
         try:
-            prompts = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            prompts = read_json_file(path)
+        except (OSError, ValueError) as e:
             raise ValueError(f"--domain-prompts {path}: {e}") from None
         if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
             raise ValueError(f"--domain-prompts {path}: must be a JSON object {{domain: system prompt}}")

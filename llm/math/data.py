@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,12 @@ def last_boxed(text: str) -> str | None:
 
 
 def _text(v, where: str, key: str) -> str:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return str(int(v) if float(v).is_integer() else v)  # amc23 stores 27.0
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"{where}: {key!r} must be a finite number, got {v!r}")
+        return str(int(v) if v.is_integer() else v)  # amc23 stores 27.0
     if not isinstance(v, str) or not v.strip():
         raise ValueError(f"{where}: {key!r} must be a non-empty string or a number, got {v!r}")
     return v
@@ -253,6 +258,8 @@ def load_problems(path, fmt: str = "auto", limit: int | None = None, skipped: li
         raise FileNotFoundError(f"data file not found: {path}")
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {fmt!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be None or an integer >= 1, got {limit!r}")
     problems, seen = [], {}
     with open(path, "rb") as fh:  # bytes: a line that is not UTF-8 is that line's error
         for n, line in enumerate(fh, 1):

@@ -178,6 +178,9 @@ class EndogenousRewardFunction:
         """
         if completion_ids is None:
             raise TypeError("EndogenousRewardFunction needs completion_ids (GRPOTrainer passes them)")
+        if isinstance(prompts, str) or len(prompts) != len(completion_ids):
+            raise ValueError("EndogenousRewardFunction needs one prompt per completion (a list), got "
+                             f"{'a str' if isinstance(prompts, str) else len(prompts)} for {len(completion_ids)}")
         reward = self._reward()
         if self.tokenizer is None and not self._warned_unbound:
             self._warned_unbound = True

@@ -128,9 +128,10 @@ def load_config(path) -> tuple[dict, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
+        data = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e).replace("\n", " ")
+        raise ValueError(f"{path}: not valid YAML ({why})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of option: value, got {type(data).__name__}")
     opts, grpo = {}, {}
@@ -189,14 +190,17 @@ def _prompt_lines(path) -> list:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"prompts file not found: {path}")
+    from endorm._io import parse_json_line
+
     out, kinds = [], set()
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):  # only "\n" ends a line (not U+2028)
+        if not raw.strip():
             continue
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: not valid JSON ({e})") from None
+            rec = parse_json_line(raw)  # not UTF-8, not JSON, too deep, not Unicode: one message
+        except ValueError as e:
+            raise ValueError(f"{path}:{n}: {e}") from None
+        line = raw.decode("utf-8")
         p = rec.get("prompt") if isinstance(rec, dict) else None
         chat = isinstance(p, list) and len(p) > 0 and all(
             isinstance(m, dict) and set(m) == {"role", "content"} and isinstance(m["role"], str)

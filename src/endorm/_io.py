@@ -95,10 +95,11 @@ def atomic_savefig(fig, path, **kwargs) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def parse_json_line(raw: bytes):
-    """One JSONL line (bytes) parsed, or a ValueError whose message says what is wrong (the caller adds
+def parse_json_line(raw):
+    """One JSONL line (bytes or str) parsed, or a ValueError whose message says what is wrong (the caller adds
     ``file:line``): not UTF-8 (``not valid UTF-8: byte 0xff at column 376``), not JSON (``invalid JSON:
-    Expecting value (column 3)``), or nested too deeply for Python (``invalid JSON: nested too deeply``).
+    Expecting value (column 3)``), nested too deeply or a number too long for Python (``invalid JSON: nested
+    too deeply``), or text that is not Unicode (``invalid text: a lone surrogate \\ud800``).
 
     Returns:
         the parsed object.
@@ -106,15 +107,37 @@ def parse_json_line(raw: bytes):
     Raises:
         ValueError: as above; never a ``UnicodeDecodeError`` or ``RecursionError``.
     """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}") from None
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"not valid UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}") from None
+    else:
+        text = raw
+    obj = _loads(text, "invalid JSON: ")
+    _check_unicode(obj)
+    return obj
+
+
+def _loads(text: str, prefix: str):
+    """``json.loads`` whose every failure is a ValueError starting with ``prefix``."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"invalid JSON: {e.msg} (column {e.colno})") from None
+        raise ValueError(f"{prefix}{e.msg} (line {e.lineno}, column {e.colno})") from None
     except RecursionError:
+        raise ValueError(f"{prefix}nested too deeply") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise ValueError(f"{prefix}{e}") from None
+
+
+def _check_unicode(obj) -> None:
+    """A ValueError if a string in ``obj`` holds a lone surrogate (valid JSON, not Unicode text)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"invalid text: a lone surrogate {e.object[e.start:e.end]!a} is not Unicode") from None
+    except (RecursionError, ValueError):
         raise ValueError("invalid JSON: nested too deeply") from None
 
 
@@ -122,19 +145,26 @@ def read_json_file(path):
     """A whole ``.json`` file parsed; errors name the file (and the line for bad JSON).
 
     Raises:
-        ValueError: ``data.json: not valid UTF-8 (byte 0xff at line 3)``, ``data.json: invalid JSON at line
-            4: ...``, ``data.json: invalid JSON: nested too deeply``.
+        ValueError: ``data.json: not valid UTF-8 (byte 0xff at line 3)``, ``data.json: invalid JSON (line 4,
+            column 2): ...``, ``data.json: invalid JSON: nested too deeply``, ``data.json: invalid text: ...``.
     """
     raw = Path(path).read_bytes()
+    name = Path(path).name
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise ValueError(f"{Path(path).name}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at line {line})") from None
+        raise ValueError(f"{name}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at line {line})") from None
     try:
-        return json.loads(text)
+        obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{Path(path).name}: invalid JSON at line {e.lineno}: {e.msg} "
+        raise ValueError(f"{name}: invalid JSON at line {e.lineno}: {e.msg} "
                          "(one object per line? name the file .jsonl)") from None
-    except RecursionError:
-        raise ValueError(f"{Path(path).name}: invalid JSON: nested too deeply") from None
+    except (RecursionError, ValueError):
+        obj = None
+    try:
+        obj = _loads(text, "invalid JSON: ") if obj is None else obj
+        _check_unicode(obj)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    return obj

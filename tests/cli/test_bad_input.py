@@ -233,10 +233,82 @@ def test_case6_eval_math_prompts_are_checked_before_the_model_loads(bare_model, 
                                                           json.dumps({"unique_id": "sur", "problem": "x\ud800",
                                                                       "answer": "1"})])
     code, err = run(["eval-math", "--model", str(bare_model), "--data", str(data), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "math500.jsonl:4: invalid text: a lone surrogate '\\ud800' is not Unicode" in err
+    data.write_text("\n".join(data.read_text().splitlines()[:3]) + "\n")
+    code, err = run(["eval-math", "--model", str(bare_model), "--data", str(data), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "math500.jsonl:3 (id 'big'): the prompt has" in err and "--max-new-tokens 1024" in err
     assert not (tmp_path / "o").exists()
+    data.write_text(data.read_text() + json.dumps({"unique_id": "sur", "problem": "x\ud800", "answer": "1"}) + "\n")
     code, err = run(["eval-math", "--model", str(model_dir), "--data", str(data), "--out", str(tmp_path / "o"),
                      "--skip-invalid", "--max-new-tokens", "2", "--workers", "1", "--no-progress"], capsys)
     assert code == 0 and "skipped 2 invalid line(s)" in err
     skipped = json.loads((tmp_path / "o" / "results.json").read_text())["skipped"]
-    assert "(id 'sur'): the prompt cannot be built or tokenized" in skipped[1]
+    assert "math500.jsonl:4: invalid text" in skipped[0] and "(id 'big'): the prompt has" in skipped[1]
+
+
+# the same kinds, found again by a hostile review: every parser of the user's JSON/YAML, and the public functions
+def test_kind1_every_reader_turns_parse_failures_into_one_line(model_dir, tmp_path, capsys):
+    deep = "[" * 100_000 + "]" * 100_000
+    prompts = jsonl(tmp_path / "p.jsonl", ['{"prompt": "hi"}', '{"prompt": ' + deep + "}"])
+    code, err = run(["rl", "--model", str(model_dir), "--prompts", str(prompts), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "p.jsonl:2: invalid JSON: nested too deeply" in err and not (tmp_path / "r").exists()
+    utf = jsonl(tmp_path / "u.jsonl", ['{"prompt": "hi"}', b'{"prompt": "\xff"}'])
+    code, err = run(["rl", "--model", str(model_dir), "--prompts", str(utf), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "u.jsonl:2: not valid UTF-8: byte 0xff" in err
+    code, err = run(["score", "--model", str(model_dir), "--messages", deep, "--response", "x"], capsys)
+    assert code == 2 and "--messages: invalid JSON: nested too deeply" in err
+    dsp = jsonl(tmp_path / "dsp.jsonl", [json.dumps({"query": "q", "responses": {k: k for k in (
+        "academy", "business", "entertainment", "literature", "normal")}})])
+    (tmp_path / "dp.json").write_text(deep)
+    code, err = run(["bench", "--model", str(model_dir), "--data", str(dsp), "--domain-prompts",
+                     str(tmp_path / "dp.json"), "--out", str(tmp_path / "b")], capsys)
+    assert code == 2 and "dp.json: invalid JSON: nested too deeply" in err
+    (tmp_path / "c.yaml").write_text("model: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    code, err = run(["rl", "--config", str(tmp_path / "c.yaml")], capsys)
+    assert code == 2 and "c.yaml: not valid YAML (nested too deeply)" in err
+    math = jsonl(tmp_path / "math500.jsonl", [json.dumps({"unique_id": "a", "problem": "p", "answer": 1e308 * 10})])
+    code, err = run(["eval-math", "--model", str(model_dir), "--data", str(math), "--out", str(tmp_path / "m")], capsys)
+    assert code == 2 and "math500.jsonl:1: 'answer' must be a finite number, got inf" in err
+    only_bad = jsonl(tmp_path / "bad.jsonl", [b"\xef\xbb\xbf" + GOOD[0].encode()])  # a BOM: the real error, shown
+    code, err = run(["bench", "--model", str(model_dir), "--data", str(only_bad), "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "bad.jsonl:1: invalid JSON" in err and "detect" not in err
+
+
+def test_kind4_and_9_broken_run_json_and_tokenizer_files(model_dir, tmp_path, capsys):
+    import shutil
+
+    data = jsonl(tmp_path / "d.jsonl", GOOD)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "run.json").write_text("[1, 2]")
+    code, err = run(["bench", "--model", str(model_dir), "--data", str(data), "--out", str(out)], capsys)
+    assert code == 2 and "run.json is not an endorm run.json (a JSON list)" in err
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "tokenizer.json").write_text('{"version": ')
+    code, err = run(["score", "--model", str(broken), "--prompt", "hi", "--response", "x"], capsys)
+    assert code == 2 and f"{broken}: cannot load its tokenizer" in err
+
+
+def test_kind12_public_functions_keep_their_contracts(model_dir, tmp_path):
+    from endorm.llm import EndogenousReward
+    from endorm.llm.bench.loaders import load_records
+    from endorm.llm.math.data import load_problems
+    from endorm.llm.rl.reward_fn import EndogenousRewardFunction
+
+    data = jsonl(tmp_path / "d.jsonl", GOOD)
+    for limit in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="limit must be None or an integer >= 1"):
+            load_records(data, limit=limit)
+        with pytest.raises(ValueError, match="limit must be None or an integer >= 1"):
+            load_problems(jsonl(tmp_path / "math500.jsonl", MATH_GOOD), limit=limit)
+    rm = EndogenousReward.from_pretrained(model_dir)
+    with pytest.raises(ValueError, match="item 0: token id 99999 is outside the model's vocabulary of"):
+        rm.token_rewards_from_ids([([1, 2], [99999])])
+    with pytest.raises(ValueError, match="max_length must be None or an integer >= 1"):
+        EndogenousReward(rm.model, rm.tokenizer, max_length=0)
+    fn = EndogenousRewardFunction(rm, rm.tokenizer)
+    with pytest.raises(ValueError, match="one prompt per completion"):
+        fn(prompts=["p"], completion_ids=[[5], [6]])
+    with pytest.raises(ValueError, match="one prompt per completion"):
+        fn(prompts="pp", completion_ids=[[5], [6]])

@@ -91,7 +91,7 @@ def test_messages_and_no_end_token_match_the_python_api(model_dir, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--messages", "[{"], "--messages: not valid JSON"),
+    (["--messages", "[{"], "--messages: invalid JSON"),
     (["--messages", '{"role": "user"}'], "--messages: expected a JSON list"),
     (["--messages", '[{"role": "assistant", "content": "x"}]'], "--messages: prompt message 0: the conversation must end"),
     (["--messages", '[{"role": "bot", "content": "x"}]'], "--messages: prompt message 0: role must be one of"),

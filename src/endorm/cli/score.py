@@ -27,10 +27,12 @@ def _prompt(args):
         raise ValueError("give exactly one of --prompt TEXT and --messages JSON")
     if args.prompt is not None:
         return args.prompt
+    from endorm._io import parse_json_line
+
     try:
-        msgs = json.loads(args.messages)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"--messages: not valid JSON ({e})") from None
+        msgs = parse_json_line(args.messages)
+    except ValueError as e:
+        raise ValueError(f"--messages: {e}") from None
     if not isinstance(msgs, list):
         raise ValueError(f"--messages: expected a JSON list of {{role, content}} messages, got {type(msgs).__name__}")
     try:

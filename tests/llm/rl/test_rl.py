@@ -388,7 +388,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(chat_dir, word_dir, chat_
         assert not out.exists()
 
     bad = tmp_path / "bad.jsonl"
-    for text, match in [('{"prompt": "a"}\n{"prompt": \n', f"{bad}:2: not valid JSON"),
+    for text, match in [('{"prompt": "a"}\n{"prompt": \n', f"{bad}:2: invalid JSON"),
                         ('{"prompt": "a"}\n\n{"text": "b"}\n', f"{bad}:3: expected"),
                         ('{"prompt": ""}\n', f"{bad}:1: expected"),
                         ('{"prompt": [{"role": "user"}]}\n', f"{bad}:1: expected"),
