@@ -193,3 +193,39 @@ def run_lock(out_dir: Path):
         yield
     finally:
         lock.release()
+
+
+def claim_output_folder(out_dir, command: str, settings: dict | None = None) -> None:
+    """For commands that regenerate a folder (``demo``, ``figures``): refuse one that is not theirs, then mark it.
+
+    A folder is theirs when it is absent, empty, or holds a ``run.json`` whose ``"command"`` is ``command``
+    (its files are then regenerated, whatever the settings). Anything else, e.g. the user's own files or
+    another command's run, is refused untouched.
+
+    Args:
+        out_dir: the output folder. command: e.g. "demo". settings: recorded in ``run.json`` (informational).
+
+    Raises:
+        ValueError: ``DIR is not empty and holds no endorm demo output (no run.json); ...`` or ``DIR holds
+            the output of endorm bench, not demo; ...``.
+    """
+    from endorm._io import atomic_write_json
+
+    out_dir = Path(out_dir)
+    path = out_dir / "run.json"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file, not a folder; use another --out")
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            old = None
+        if not isinstance(old, dict) or old.get("command") != command:
+            what = old.get("command") if isinstance(old, dict) else None
+            raise ValueError(f"{out_dir} holds {'the output of endorm ' + str(what) if what else 'a run.json'}, "
+                             f"not of endorm {command}; use another --out (nothing in it was touched)")
+    elif out_dir.is_dir() and any(p.name != LOCK_NAME for p in out_dir.iterdir()):
+        raise ValueError(f"{out_dir} is not empty and holds no endorm {command} output (no run.json); use an empty "
+                         "or new --out: nothing in it was touched")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"command": command, **(settings or {})})

@@ -312,3 +312,19 @@ def test_kind12_public_functions_keep_their_contracts(model_dir, tmp_path):
         fn(prompts=["p"], completion_ids=[[5], [6]])
     with pytest.raises(ValueError, match="one prompt per completion"):
         fn(prompts="pp", completion_ids=[[5], [6]])
+
+
+@pytest.mark.parametrize("command", ["figures", "demo"])
+def test_kind4_regenerating_commands_never_write_into_the_users_folder(tmp_path, capsys, command):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.json").write_text('{"mine": 1}')
+    before = snapshot(mine)
+    code, err = run([command, "--out", str(mine), "--quick"], capsys)
+    assert code == 2 and f"{mine} is not empty and holds no endorm {command} output (no run.json)" in err
+    assert snapshot(mine) == before
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "run.json").write_text('{"command": "bench"}')
+    code, err = run([command, "--out", str(other), "--quick"], capsys)
+    assert code == 2 and f"holds the output of endorm bench, not of endorm {command}" in err

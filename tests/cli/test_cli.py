@@ -67,6 +67,7 @@ def test_figures_quick(tmp_path):
 def test_figures_unknown_name(tmp_path, capsys):
     assert cli.main(["figures", "--out", str(tmp_path), "--only", "nope"]) == 2
     assert "endorm figures: error: unknown figure(s) ['nope']" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
 def _console_script():

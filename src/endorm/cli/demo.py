@@ -10,8 +10,10 @@ def run(args) -> int:
     Returns:
         The exit status, 0.
     """
+    from endorm.llm.runs import claim_output_folder
     from endorm.llm.world.demo import run_demo_quietly
 
+    claim_output_folder(args.out, "demo", {"quick": args.quick, "seed": args.seed})  # never the user's own folder
     run_demo_quietly(args.quick, args.out, args.seed)
     return 0
 

@@ -11,10 +11,16 @@ def run(args) -> int:
         The exit status, 0.
 
     Raises:
-        ValueError: an unknown name in ``--only`` (``unknown figure(s) [...]; available: [...]``).
+        ValueError: an unknown name in ``--only`` (``unknown figure(s) [...]; available: [...]``); an ``--out``
+            folder that holds other files (``runs.claim_output_folder``).
     """
     from endorm import paper_figures
+    from endorm.llm.runs import claim_output_folder
 
+    unknown = sorted(set(args.only or ()) - set(paper_figures.figure_modules()))
+    if unknown:  # every argument checked before anything is written
+        raise ValueError(f"unknown figure(s) {unknown}; available: {sorted(paper_figures.figure_modules())}")
+    claim_output_folder(args.out, "figures", {"quick": args.quick})  # never the user's own folder
     written = paper_figures.make_all(Path(args.out), quick=args.quick, only=args.only)
     for path in written:
         print(path)
