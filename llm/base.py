@@ -150,7 +150,7 @@ def load_config(path, trust_remote_code: bool = False):
         raise type(e)(f"{path}: cannot load config.json ({e})") from None
 
 
-def load_model_and_tokenizer(path, dtype=None, device=None, trust_remote_code: bool = False):
+def load_model_and_tokenizer(path, dtype=None, device=None, trust_remote_code: bool = False, tokenizer=None):
     """Load a causal LM and its tokenizer from a local directory (never from a hub).
 
     A tokenizer without a pad token gets its eos token as pad, with a warning; float16 on CPU warns.
@@ -161,6 +161,8 @@ def load_model_and_tokenizer(path, dtype=None, device=None, trust_remote_code: b
         device: e.g. "cpu", "cuda:1" (default: "cuda" if available, else "cpu").
         trust_remote_code: run the folder's own model code (``auto_map``); False (default): never, and never
             ask (``--trust-remote-code`` opts in).
+        tokenizer: the folder's tokenizer when the caller has loaded it already (``load_tokenizer``, e.g. to
+            check its inputs before the weights load); None: loaded here.
 
     Returns:
         (model, tokenizer): the model on ``device``, in eval mode.
@@ -186,7 +188,7 @@ def load_model_and_tokenizer(path, dtype=None, device=None, trust_remote_code: b
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cpu") and dtype in (torch.float16,):
         warnings.warn("float16 on CPU is slow and inexact; consider float32 or bfloat16")
-    tokenizer = load_tokenizer(path, trust_remote_code)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path, trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=dtype or "auto",
                                                      trust_remote_code=bool(trust_remote_code))

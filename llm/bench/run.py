@@ -185,7 +185,7 @@ def run_bench(cfg: BenchConfig) -> str | None:
     if not records:
         raise ValueError(f"{cfg.data}: no records to score")
     conditions = conditions_for(cfg, loaded.format)
-    records, left_out = _check_lengths(cfg, records, conditions)
+    records, left_out, tokenizer = _check_lengths(cfg, records, conditions)
     if left_out:
         print(f"left out {len(left_out)} record(s) that cannot be scored, e.g. {left_out[0]}", file=sys.stderr)
     if not records:
@@ -195,7 +195,7 @@ def run_bench(cfg: BenchConfig) -> str | None:
     refuse_other(out_dir, meta)  # a different run, or the user's own files: refused before anything is written
     main = int(os.environ.get("RANK", "0")) == 0  # one lock per folder, held by the main process
     with run_lock(out_dir) if main else nullcontext():
-        if not _score_everything(cfg, records, conditions, meta, out_dir):
+        if not _score_everything(cfg, records, conditions, meta, out_dir, tokenizer):
             return None
         return _write_results(cfg, loaded, records, left_out, conditions, out_dir)
 
@@ -228,7 +228,7 @@ def _run_meta(cfg: BenchConfig, conditions, fmt) -> dict:
 
 
 def _check_lengths(cfg: BenchConfig, records, conditions):
-    """(records every method can score, "<where> (id 'x'): <what>" per other record); tokenizer only.
+    """(records every method can score, "<where> (id 'x'): <what>" per other record, the tokenizer); no weights.
 
     Raises:
         ValueError: an invalid record without ``skip_invalid`` (``lengths.check_records``); FileNotFoundError:
@@ -243,11 +243,12 @@ def _check_lengths(cfg: BenchConfig, records, conditions):
     ensure_pad_token(tok)
     context = context_length(SimpleNamespace(config=load_config(cfg.model, cfg.trust_remote_code)))
     checker = LengthChecker(tok, context, cfg.methods, cfg.reward)
-    return check_records(records, checker, conditions, cfg.skip_invalid, cfg.progress)
+    return (*check_records(records, checker, conditions, cfg.skip_invalid, cfg.progress), tok)
 
 
-def _score_everything(cfg: BenchConfig, records, conditions, meta: dict, out_dir: Path) -> bool:
-    """Claim ``out_dir`` (run.json) and score this process's share; True on the main process."""
+def _score_everything(cfg: BenchConfig, records, conditions, meta: dict, out_dir: Path, tokenizer) -> bool:
+    """Claim ``out_dir`` (run.json) and score this process's share (``tokenizer``: the one already loaded for
+    the length check); True on the main process."""
     from ..base import load_model_and_tokenizer
 
     r = cfg.reward
@@ -258,7 +259,7 @@ def _score_everything(cfg: BenchConfig, records, conditions, meta: dict, out_dir
         state.wait_for_everyone()
         check_run(out_dir, meta)
     model, tokenizer = load_model_and_tokenizer(cfg.model, cfg.dtype, state.device if state else cfg.device,
-                                                cfg.trust_remote_code)
+                                                cfg.trust_remote_code, tokenizer)
     kw = dict(r.kwargs("alpha", "gamma", "floor", "template", "truncate", "end_token"), batch_size=cfg.batch_size)
     rms = {m: build_method(m, model, tokenizer, **kw) for m in cfg.methods}
     if state is not None:

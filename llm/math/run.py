@@ -234,12 +234,12 @@ def run_eval_math(cfg: MathEvalConfig) -> dict:
             "top_p": cfg.top_p, "k": k,
             "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed, "template": cfg.template, "format": fmt,
             "instruction": INSTRUCTION, "dtype": cfg.dtype}
-    prompts = _checked_prompts(cfg, problems, skipped)
+    prompts, tok = _checked_prompts(cfg, problems, skipped)
     if skipped:
         print(f"skipped {len(skipped)} invalid line(s), e.g. {skipped[0]}", file=sys.stderr)
     refuse_other(Path(cfg.out), meta)  # a different run or the user's own files: refused before the model loads
     with run_lock(Path(cfg.out)):
-        res = _generate_and_grade(cfg, prompts, fmt, k, meta)
+        res = _generate_and_grade(cfg, prompts, fmt, k, meta, tok)
     if skipped:
         from endorm._io import atomic_write_json
 
@@ -249,7 +249,7 @@ def run_eval_math(cfg: MathEvalConfig) -> dict:
 
 
 def _checked_prompts(cfg, problems, skipped):
-    """[(Problem, prompt text)] built with the tokenizer alone, before the model loads: a problem whose prompt
+    """([(Problem, prompt text)], the tokenizer), built before the model loads: a problem whose prompt
     cannot be built or tokenized, or whose prompt plus ``max_new_tokens`` exceeds the context, is a ValueError
     naming file:line and id (appended to ``skipped`` instead when it is a list, ``--skip-invalid``)."""
     from types import SimpleNamespace
@@ -276,14 +276,14 @@ def _checked_prompts(cfg, problems, skipped):
             skipped.append(f"{p.where} (id {p.id!r}): {why}")
     if not out:
         raise ValueError(f"{cfg.data}: no problem left to evaluate (e.g. {skipped[0] if skipped else '?'})")
-    return out
+    return out, tok
 
 
-def _generate_and_grade(cfg, prompts, fmt, k, meta):
-    """Load the model, then ``evaluate_problems`` with a ``Grader`` (``run_eval_math``'s second half)."""
+def _generate_and_grade(cfg, prompts, fmt, k, meta, tok):
+    """Load the model (``tok``: the tokenizer already loaded), then ``evaluate_problems`` with a ``Grader``."""
     from ..base import load_model_and_tokenizer
 
-    model, tok = load_model_and_tokenizer(cfg.model, cfg.dtype, cfg.device, cfg.trust_remote_code)
+    model, tok = load_model_and_tokenizer(cfg.model, cfg.dtype, cfg.device, cfg.trust_remote_code, tok)
 
     def generate(texts, seeds):
         return generate_completions(model, tok, texts, seeds, temperature=cfg.temperature, top_p=cfg.top_p,

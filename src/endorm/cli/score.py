@@ -9,13 +9,14 @@ from endorm.llm.options import RewardOptions
 from ._options import add_option_flags
 
 
-def _load_method(args):
-    """The method's ``RewardModel`` on the loaded model (one registry: ``bench.runner.build_method``)."""
+def _load_method(args, tok):
+    """The method's ``RewardModel`` on the loaded model (one registry: ``bench.runner.build_method``); ``tok``:
+    the tokenizer ``_precheck`` loaded."""
     from endorm.llm.base import load_model_and_tokenizer
     from endorm.llm.bench.runner import build_method
 
     opts = RewardOptions.from_mapping(vars(args)) if args.method == "endorm" else RewardOptions()
-    model, tok = load_model_and_tokenizer(args.model, args.dtype, args.device, args.trust_remote_code)
+    model, tok = load_model_and_tokenizer(args.model, args.dtype, args.device, args.trust_remote_code, tok)
     return build_method(args.method, model, tok, progress=None, **opts.kwargs())
 
 
@@ -42,8 +43,11 @@ def _prompt(args):
     return msgs
 
 
-def _precheck(args, prompt) -> None:
+def _precheck(args, prompt):
     """Lay out and measure every item with the tokenizer alone, before the model loads (``bench.lengths``).
+
+    Returns:
+        the tokenizer (for ``_load_method``: loaded once).
 
     Raises:
         FileNotFoundError: no model directory. ValueError: ``--no-end-token`` with a judge; an item that
@@ -70,6 +74,7 @@ def _precheck(args, prompt) -> None:
             where = "the responses" if args.method == "pairwise" else f"--response {i + 1}"
             why = why.replace(" of chosen[0] vs rejected[0]", "").replace("chosen[0]", "the text")
             raise ValueError(f"{where}: {why}")
+    return tok
 
 
 def run(args) -> int:
@@ -88,8 +93,7 @@ def run(args) -> int:
     if args.method == "pairwise" and len(args.response) != 2:
         raise ValueError("--method pairwise needs exactly two --response (first, second)")
     prompt = _prompt(args)
-    _precheck(args, prompt)
-    rm = _load_method(args)
+    rm = _load_method(args, _precheck(args, prompt))
     n = len(args.response)
     prompts, system = [prompt] * n, args.system
     if args.method == "pairwise":
