@@ -129,12 +129,7 @@ def refuse_other(out_dir: Path, meta: dict) -> None:
     """
     path = out_dir / "run.json"
     if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError, RecursionError) as e:
-            raise ValueError(f"{path}: not valid JSON ({type(e).__name__}); use another --out or delete it") from None
-        if not isinstance(old, dict):
-            raise ValueError(f"{path} is not an endorm run.json (a JSON {type(old).__name__}); use another --out")
+        old = _read_run_json(path)
         diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
         if diff:
             raise ValueError(f"{out_dir} holds a different run (differs in {', '.join(diff)}); use another --out "
@@ -145,6 +140,17 @@ def refuse_other(out_dir: Path, meta: dict) -> None:
                          "nothing in it was touched")
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} is a file, not a folder; use another --out")
+
+
+def _read_run_json(path: Path) -> dict:
+    """An existing ``run.json`` as a dict, else a ValueError naming it (not JSON, or not an object)."""
+    try:
+        old = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: not valid JSON ({type(e).__name__}); use another --out or delete it") from None
+    if not isinstance(old, dict):
+        raise ValueError(f"{path} is not an endorm run.json (a JSON {type(old).__name__}); use another --out")
+    return old
 
 
 def check_run(out_dir: Path, meta: dict) -> None:
@@ -217,11 +223,10 @@ def claim_output_folder(out_dir, command: str, settings: dict | None = None) -> 
         raise ValueError(f"{out_dir} is a file, not a folder; use another --out")
     if path.exists():
         try:
-            old = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            old = None
-        if not isinstance(old, dict) or old.get("command") != command:
-            what = old.get("command") if isinstance(old, dict) else None
+            what = _read_run_json(path).get("command")
+        except ValueError:
+            what = None
+        if what != command:
             raise ValueError(f"{out_dir} holds {'the output of endorm ' + str(what) if what else 'a run.json'}, "
                              f"not of endorm {command}; use another --out (nothing in it was touched)")
     elif out_dir.is_dir() and any(p.name != LOCK_NAME for p in out_dir.iterdir()):

@@ -249,21 +249,6 @@ def test_items_longer_than_the_context_are_found_before_the_model_loads(short_mo
     assert not out3.exists()
 
 
-def test_real_rmbench_files_give_the_table1_layout(model_dir, tmp_path, capsys):
-    """The four RM-Bench files as published on GitHub, one run, no --format: Chat, Code and Safety rows."""
-    from helpers import shared_path
-
-    base = shared_path("data", "rm-bench")
-    files = [str(base / f"{d}_filtered.json") for d in ("chat", "code", "safety-refuse", "safety-response")]
-    out = tmp_path / "out"
-    assert cli.main(["bench", "--model", str(model_dir), "--data", *files, "--limit", "4", "--out", str(out),
-                     "--no-progress", "--skip-invalid", "--truncate"]) == 0
-    text = capsys.readouterr().out
-    assert "| Method | Chat | Math | Code | Safety | Easy | Normal | Hard | Avg |" in text
-    res = json.loads((out / "results.json").read_text())
-    assert res["format"] == "rm-bench" and res["n_records"] + len(res["left_out"]) == 16  # --limit is per file
-
-
 def test_domain_flag_settles_an_ambiguous_file(model_dir, tmp_path, capsys):
     data = tmp_path / "rows.json"
     data.write_text(json.dumps([{"id": "1", "prompt": "Hi", "chosen": ["a", "b", "c"], "rejected": ["d", "e", "f"]}]))
@@ -275,7 +260,9 @@ def test_domain_flag_settles_an_ambiguous_file(model_dir, tmp_path, capsys):
     assert "| EndoRM | – | – |" in capsys.readouterr().out  # one Code record: Chat and Math empty
 
 
-def test_limit_is_per_file_and_domain_must_agree_with_the_file_name(model_dir, tmp_path, capsys):
+def test_real_rmbench_files_limit_per_file_and_domain_must_agree_with_the_file_name(model_dir, tmp_path, capsys):
+    """The four RM-Bench files as published on GitHub, one run, no --format: the Table 1 layout, every
+    domain but Math filled (--limit is per file)."""
     from helpers import shared_path
 
     base = shared_path("data", "rm-bench")
@@ -283,8 +270,10 @@ def test_limit_is_per_file_and_domain_must_agree_with_the_file_name(model_dir, t
     out = tmp_path / "out"
     assert cli.main(["bench", "--model", str(model_dir), "--data", *files, "--limit", "3", "--out", str(out),
                      "--no-progress", "--skip-invalid", "--truncate"]) == 0
+    assert "| Method | Chat | Math | Code | Safety | Easy | Normal | Hard | Avg |" in capsys.readouterr().out
     res = json.loads((out / "results.json").read_text())
     table = res["summary"]["endorm"]["default"]["rm-bench"]
+    assert res["format"] == "rm-bench" and res["n_records"] + len(res["left_out"]) == 12  # --limit is per file
     assert table["n"] + len(res["left_out"]) == 12 and table["missing"] == ["Math"]  # Chat, Code, Safety filled
     capsys.readouterr()
     assert cli.main(["bench", "--model", str(model_dir), "--data", files[0], "--domain", "code", "--out",
