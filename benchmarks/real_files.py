@@ -71,6 +71,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _common as C  # noqa: E402
+
+from endorm.llm.bench.records import DSP_DOMAIN_PROMPTS  # noqa: E402
 from _jobs import Launcher  # noqa: E402
 
 METHODS = "endorm,verifier,pointwise,pairwise"
@@ -82,12 +84,7 @@ MATH = ("data/math500/test.jsonl",) + tuple(
 TOKENIZER = "tokenizers/qwen2.5"
 COMBINED = "rm-bench (4 files, one run)"
 #: OUR wording of a system prompt per DSP domain (the paper's prompts are not used here).
-DOMAIN_PROMPTS = {
-    "academy": "You are an academic assistant. Answer as a careful scholar: precise, rigorous and formal.",
-    "business": "You are a business consultant. Give practical, concise advice about costs, customers and results.",
-    "entertainment": "You are an entertainment guide. Answer in a lively, playful and fun way.",
-    "literature": "You are a literary companion. Answer with expressive, imaginative and artful language.",
-}
+DOMAIN_PROMPTS = DSP_DOMAIN_PROMPTS  # our wording, not the paper's (endorm.llm.bench.records)
 DEFAULTS = dict(limit=4, max_new_tokens=16, layers=2, launch="spawn", parallel=1)
 QUICK = dict(limit=2, max_new_tokens=4, layers=1, launch="fork", parallel=2)
 

@@ -118,3 +118,18 @@ def evaluate_bf(enum: Enumeration, log_pi: Layered, reward: Layered, alpha: floa
     R = enum.by_prompt(enum.returns(reward))
     per_prompt = (p * R).sum(axis=1) - alpha * xlogy(p, p).sum(axis=1)
     return float(enum.mdp.initial @ per_prompt)
+
+
+def fit_exponent(enum: Enumeration, log_p, log_ref) -> float:
+    """Least-squares e in log p(y|x) = e * log ref(y|x) + c(x) over all responses (power sharpening, Sec. 4.3).
+
+    Args:
+        enum: the enumeration; log_p, log_ref: sequence log-probabilities [n_responses] in ``enum``'s order (nats).
+
+    Returns:
+        the fitted exponent e (KL-regularized RL on the own reward gives (alpha + beta) / beta; MATH.md).
+    """
+    x, y = enum.by_prompt(np.asarray(log_ref, float)), enum.by_prompt(np.asarray(log_p, float))
+    x, y = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
+    return float((x * y).sum() / (x * x).sum())
+

@@ -14,7 +14,7 @@ from . import brute
 from .imitation import Demonstrations, behaviour_cloning, iq_learn_ascent, iq_learn_gradient, iq_learn_objective, sample_demonstrations
 from .instances import CompoundingFamily, Instance, random_tree_instance
 from .planning import evaluate, hard_optimal, kl_regularized_optimal, soft_optimal
-from .rewards import endogenous_reward, outcome_reward, policy_logits, soft_value
+from .rewards import endogenous_reward, outcome_reward, policy_logits, shaped_reward, soft_value
 from .theory import DEFAULT_HORIZONS, horizon_scaling, preference_tv, theorem2_gaps
 
 
@@ -251,9 +251,8 @@ def check_shaping(seed: int = 0, n_instances: int = 6) -> CheckReport:
     flips, w = 0, _Worst("soft_policy", "values")
     for inst in random_instances(seed, n_instances):
         mdp, r, a = inst.mdp, inst.true_reward, inst.alpha
-        phi = [3.0 * rng.standard_normal(n) for n in mdp.layer_sizes] + [None]
-        shaped = [r[h] + phi[h][:, None] - (mdp.successor_values(h, phi[h + 1]) if phi[h + 1] is not None else 0.0)
-                  for h in range(mdp.horizon)]
+        phi = [3.0 * rng.standard_normal(n) for n in mdp.layer_sizes]
+        shaped = shaped_reward(mdp, r, phi)
         shift = float(mdp.initial @ phi[0])
         h0, h1 = hard_optimal(mdp, r), hard_optimal(mdp, shaped)
         for q, a0, a1 in zip(h0.Q, h0.actions, h1.actions):
@@ -262,7 +261,7 @@ def check_shaping(seed: int = 0, n_instances: int = 6) -> CheckReport:
             flips += int((a0 != a1)[clear].sum())
         s0, s1 = soft_optimal(mdp, r, a), soft_optimal(mdp, shaped, a)
         pol = inst.policy
-        w.add(exact_tol(inst, 3.0 * max(float(np.abs(p).max()) for p in phi[:-1])),
+        w.add(exact_tol(inst, 3.0 * max(float(np.abs(p).max()) for p in phi)),
               soft_policy=a * _maxdiff(s0.log_policy, s1.log_policy),
               values=max(abs(s1.value - s0.value - shift), abs(h1.value - h0.value - shift),
                          abs(evaluate(mdp, pol, shaped) - evaluate(mdp, pol, r) - shift)))
@@ -270,13 +269,6 @@ def check_shaping(seed: int = 0, n_instances: int = 6) -> CheckReport:
         _row("shaping.hard_policy", "hard-optimal actions that change under shaping (clear argmax)", flips, 0, "~=", 0),
         w.row("soft_policy", "shaping.soft_policy", "max alpha*|dlog pi| of soft-optimal policies under shaping"),
         w.row("values", "shaping.values", "max |value shift - E[Phi(s_1)]| (soft, hard, any fixed policy)")])
-
-
-def _fit_exponent(enum, log_p, log_ref) -> float:
-    """Least-squares e in log p(y|x) = e * log ref(y|x) + c(x), over all responses."""
-    x, y = enum.by_prompt(log_ref), enum.by_prompt(log_p)
-    x, y = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
-    return float((x * y).sum() / (x * x).sum())
 
 
 def check_power_sharpening(seed: int = 0, n_instances: int = 6, beta: float = 0.01) -> CheckReport:
@@ -336,7 +328,7 @@ def check_iteration(seed: int = 0, n_instances: int = 6, beta_over_alpha: float 
         logits, log_ref, beta = inst.logits, inst.log_policy, beta_over_alpha * a
         for k in range(1, iterations + 1):
             sol = kl_regularized_optimal(mdp, endogenous_reward(mdp, logits, a), None, beta, log_reference=log_ref)
-            e = _fit_exponent(enum, enum.log_prob(sol.log_policy), enum.log_prob(inst.log_policy))
+            e = brute.fit_exponent(enum, enum.log_prob(sol.log_policy), enum.log_prob(inst.log_policy))
             fitted[k - 1].append(e)
             d = enum.by_prompt(np.abs(np.exp(enum.log_prob(sol.log_policy)) - np.exp(enum.log_prob(log_ref))))
             moves[k - 1] = max(moves[k - 1], float(0.5 * d.sum(axis=1).max()))

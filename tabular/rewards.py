@@ -189,3 +189,30 @@ def sequence_log_prob(mdp: TokenMDP, log_pi: Layered, prompts=None, responses=No
     """
     prompts, responses = _paths(mdp, prompts, responses)
     return path_sum(mdp, log_pi, prompts, responses)
+
+
+def shaped_reward(mdp: TokenMDP, reward: Layered, potentials) -> Layered:
+    """Potential-based shaping (Ng et al., 1999; the remark after Eq. 11): r_h(s,a) + Phi_h(s) - Phi_{h+1}(s').
+
+    Args:
+        mdp: the token MDP; reward: layered r [n_h, V]; potentials: H arrays Phi_h [n_h] (reward units);
+            Phi_{H+1} = 0 (no state after the last token).
+
+    Returns:
+        layered shaped reward [n_h, V] (new arrays). Soft- and hard-optimal policies are unchanged and every
+        value shifts by E[Phi_1(s_1)] (``check_shaping``).
+
+    Raises:
+        ValueError: ``potentials`` is not H arrays of the layer sizes (``potentials[1] must have shape (4,), got (3,)``).
+    """
+    check_layered(mdp, reward, "reward")
+    if len(potentials) != mdp.horizon:
+        raise ValueError(f"potentials must hold {mdp.horizon} arrays (one per depth), got {len(potentials)}")
+    phi = [np.asarray(x, dtype=np.float64) for x in potentials]
+    for h, (x, n) in enumerate(zip(phi, mdp.layer_sizes)):
+        if x.shape != (n,):
+            raise ValueError(f"potentials[{h}] must have shape ({n},), got {x.shape}")
+    H = mdp.horizon
+    return [reward[h] + phi[h][:, None] - (mdp.successor_values(h, phi[h + 1]) if h + 1 < H else 0.0)
+            for h in range(H)]
+

@@ -339,3 +339,21 @@ def accuracy_by_subset(records: Sequence, wins_by_id: Mapping, rng_seed: int = 0
 # --- tables ------------------------------------------------------------------------------
 
 
+def wilson_interval(k: float, n: int, z: float = 1.959963984540054) -> tuple:
+    """Wilson score interval of a proportion k/n (Wilson 1927); honest for tiny n, unlike a bootstrap.
+
+    Args:
+        k: successes (may be fractional, e.g. ties counted 1/2); n: trials (> 0); z: the normal quantile (95%).
+
+    Returns:
+        ``(low, high)``, fractions in [0, 1].
+
+    Raises:
+        ValueError: ``n`` < 1 or ``k`` outside [0, n].
+    """
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

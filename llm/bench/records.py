@@ -10,6 +10,16 @@ DSP_DOMAINS = ("academy", "business", "literature", "entertainment")
 #: The keys of a DSP item's ``responses``: the domains (the data's alphabetical order) and "normal".
 DSP_RESPONSE_KEYS = tuple(sorted(DSP_DOMAINS)) + ("normal",)
 
+#: One system prompt per DSP domain, for ``endorm bench --domain-prompts`` (write it to a JSON file) and the
+#: notebooks. OUR wording: the paper uses the prompts of Cheng et al. (2023), Appendix A, which are not in the
+#: files at hand; pass your own file to use theirs.
+DSP_DOMAIN_PROMPTS = {
+    "academy": "You are an academic assistant. Answer as a careful scholar: precise, rigorous and formal.",
+    "business": "You are a business consultant. Give practical, concise advice about costs, customers and results.",
+    "entertainment": "You are an entertainment guide. Answer in a lively, playful and fun way.",
+    "literature": "You are a literary companion. Answer with expressive, imaginative and artful language.",
+}
+
 
 @dataclass(frozen=True)
 class PairRecord:

@@ -117,13 +117,50 @@ def _dsp_outputs(summary, conditions, out_dir: Path, compare_paper: bool) -> str
     return "\n".join(text)
 
 
+def subset_intervals(summary, condition) -> dict:
+    """Per method and subset: strict accuracy with its Wilson 95% interval and the counts behind it.
+
+    The point value is ``metrics.pairwise_accuracy``'s: wins / comparisons, a tie counting as a loss
+    (RM-Bench's and RewardBench's rule), so k = wins = accuracy x comparisons and the interval is
+    ``wilson_interval(k, comparisons)`` (Wilson 1927), which stays wide for a handful of comparisons (3 of 3
+    gives [0.44, 1], not [1, 1]). It treats comparisons as independent: for items with several rejected
+    responses (Multifaceted-Bench, DSP) they are not, and the bootstrap over items in ``results.json`` is
+    the item-level interval.
+
+    Args:
+        summary: from ``summarize``; condition: the condition to read.
+
+    Returns:
+        ``{method: {subset: {"accuracy", "ci_low", "ci_high" (fractions in [0, 1]), "wins", "comparisons",
+        "items", "ties"}}}``, subsets sorted by name; methods without the condition are absent.
+    """
+    from endorm.llm.bench.metrics import wilson_interval
+
+    out = {}
+    for m in summary:
+        if condition not in summary[m]:
+            continue
+        out[m] = {}
+        for s, a in sorted(summary[m][condition]["subsets"].items()):
+            wins = int(round(a["accuracy"] * a["n_comparisons"]))
+            lo, hi = wilson_interval(wins, a["n_comparisons"])
+            out[m][s] = {"accuracy": a["accuracy"], "ci_low": lo, "ci_high": hi, "wins": wins,
+                         "comparisons": a["n_comparisons"], "items": a["n"], "ties": a["ties"]}
+    return out
+
+
 def subset_figure(summary, condition, out_dir: Path) -> Path:
-    """Grouped bars of per-subset accuracy per method with 95% intervals (Figure 1 on Multifaceted-Bench).
+    """Grouped bars of per-subset accuracy per method with Wilson 95% intervals (Figure 1 on Multifaceted-Bench).
+
+    Each bar is ``subset_intervals``' accuracy (ties count as losses) with its Wilson interval and its n
+    (comparisons) printed above it; a dotted line marks chance (50%); the legend sits outside the axes.
 
     Args:
         summary: from ``summarize``; condition: the condition to plot.
-        out_dir: where ``accuracy_by_subset.png`` and ``accuracy_by_subset.json`` (the plotted
-            numbers, percent: ``{method: {subset: [accuracy, ci_low, ci_high]}}``) are written.
+        out_dir: where ``accuracy_by_subset.png`` and ``accuracy_by_subset.json`` are written. The JSON:
+            ``{"condition", "interval", "columns": ["accuracy", "ci_low", "ci_high"], "percent": {method:
+            {subset: [accuracy, ci_low, ci_high]}} (percent), "counts": {method: {subset: {"wins",
+            "comparisons", "items", "ties"}}}}``.
 
     Returns:
         the path of the PNG.
@@ -137,30 +174,39 @@ def subset_figure(summary, condition, out_dir: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from endorm._io import atomic_savefig, atomic_write_json
+    from endorm.paper_figures._common import PALETTE
 
-    methods = [m for m in summary if condition in summary[m]]
-    subsets = sorted({s for m in methods for s in summary[m][condition]["subsets"]})
-    width = 0.8 / max(len(methods), 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(subsets) + 2), 4), dpi=120)
-    numbers = {}
-    for k, m in enumerate(methods):
-        acc = summary[m][condition]["subsets"]
-        y = np.array([100 * acc[s]["accuracy"] if s in acc else np.nan for s in subsets])
-        lo = np.array([100 * acc[s]["ci_low"] if s in acc else np.nan for s in subsets])
-        hi = np.array([100 * acc[s]["ci_high"] if s in acc else np.nan for s in subsets])
-        x = np.arange(len(subsets)) + (k - (len(methods) - 1) / 2) * width
-        ax.bar(x, y, width, yerr=[y - lo, hi - y], capsize=2, label=T.METHOD_LABELS.get(m, m))
-        numbers[m] = {s: [float(v), float(a), float(b)] for s, v, a, b in zip(subsets, y, lo, hi)}
+    cells = subset_intervals(summary, condition)
+    subsets = sorted({s for by_s in cells.values() for s in by_s})
+    width = 0.8 / max(len(cells), 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(subsets) + 2) + 2.5, 4.2), dpi=120, layout="constrained")
+    for k, (m, by_s) in enumerate(cells.items()):
+        x = np.arange(len(subsets)) + (k - (len(cells) - 1) / 2) * width
+        c = [by_s.get(s) for s in subsets]
+        y = np.array([100 * e["accuracy"] if e else np.nan for e in c])
+        err = np.array([[100 * (e["accuracy"] - e["ci_low"]), 100 * (e["ci_high"] - e["accuracy"])] if e else
+                        [np.nan, np.nan] for e in c]).T
+        ax.bar(x, y, width, yerr=err, capsize=2, label=T.METHOD_LABELS.get(m, m), color=PALETTE[k % len(PALETTE)])
+        for xi, e in zip(x, c):
+            if e:
+                ax.text(xi, 100 * e["ci_high"] + 1, f"n={e['comparisons']}", ha="center", va="bottom", fontsize=6)
+    ax.axhline(50, color="k", ls=":", lw=1, label="chance (50%)")
     ax.set_xticks(range(len(subsets)), subsets, rotation=20, ha="right")
+    ax.set_xlabel("subset")
     ax.set_ylabel("pairwise accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=8)
-    ax.set_title("accuracy per subset (95% bootstrap intervals)")
-    fig.tight_layout()
+    ax.set_ylim(0, 110)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    ax.set_title(f"accuracy per subset (condition {condition})\nerror bars: Wilson 95%; n = comparisons; a tie loses",
+                 fontsize=10)
     png = atomic_savefig(fig, out_dir / "accuracy_by_subset.png")
     plt.close(fig)
-    atomic_write_json(out_dir / "accuracy_by_subset.json", {"condition": condition, "columns":
-                                                            ["accuracy", "ci_low", "ci_high"], "percent": numbers})
+    atomic_write_json(out_dir / "accuracy_by_subset.json", {
+        "condition": condition, "interval": "Wilson 95% over comparisons; a tie counts as a loss (as the accuracy)",
+        "columns": ["accuracy", "ci_low", "ci_high"],
+        "percent": {m: {s: [100 * e["accuracy"], 100 * e["ci_low"], 100 * e["ci_high"]] for s, e in by_s.items()}
+                    for m, by_s in cells.items()},
+        "counts": {m: {s: {k: e[k] for k in ("wins", "comparisons", "items", "ties")} for s, e in by_s.items()}
+                   for m, by_s in cells.items()}})
     return png
 
 
@@ -168,9 +214,9 @@ def render(summary, conditions, fmt: str, compare_paper: bool, out_dir: Path, ds
     """The report of a run as Markdown text, writing its figures beside it.
 
     Per condition: the paper's Table 1 layout (RM-Bench), the RewardBench sections (Chat, Chat
-    Hard, Safety, Reasoning, Score), or a per-subset table with 95% intervals and
-    ``accuracy_by_subset.png`` (other formats). With ``dsp`` the Table 2 matrix per method
-    instead, with ``dsp_matrix_<method>.png`` and ``.json``. All numbers in percent.
+    Hard, Safety, Reasoning, Score), or a per-subset table with 95% bootstrap intervals and
+    ``accuracy_by_subset.png`` (other formats; Wilson intervals, ``subset_figure``). With ``dsp`` the Table 2
+    matrix per method instead, with ``dsp_matrix_<method>.png`` and ``.json``. All numbers in percent.
 
     Args:
         summary: from ``summarize``; conditions: ``{name: system prompt or None}``.

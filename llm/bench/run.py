@@ -30,7 +30,7 @@ from .runner import build_method, merge_scores, run_scoring
 
 @dataclass
 class BenchConfig:
-    """Everything ``endorm bench`` needs (the CLI builds it from the flags; see the README).
+    """Everything ``endorm bench`` needs (the CLI builds it from the flags; see docs/bench.md).
 
     Fields:
         model: local Hugging Face model directory (the LM whose logits give the reward).

@@ -3,12 +3,14 @@
 Builds a world with a known r*, samples expert demonstrations (written as JSONL text),
 trains a tiny Llama on them from scratch (CPU), and measures EndoRM against ground truth:
 preference accuracy, Theorem 1 per pair, Theorem 2 returns, and the promptable reward.
-Writes ``results.json`` (atomically) and ``returns.png``, and per horizon H ``H<H>/world.json``,
+Writes ``results.json`` (atomically), ``returns.png`` with the numbers it draws in ``returns.json``
+(``write_figure``), and per horizon H ``H<H>/world.json``,
 ``H<H>/demos.jsonl``, ``H<H>/model/`` and the RL runs ``H<H>/rl_trl<k>/``.
 """
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 from pathlib import Path
@@ -41,10 +43,13 @@ def run_demo(quick: bool = True, out_dir="demo_out", seed: int = 0, config: dict
         ``{"seed", "quick", "config", "judges" (why the Appendix D judges are not run), "compounding",
         "horizons": {str(H): {"train": {"final_loss" (nats/token, mean of the last 20 steps),
         "expert_entropy_per_token" (nats), "seconds"}, "preferences" (``preference_study``),
-        "returns" (``return_study``), "promptable" (``promptable_study``), "rl", "seconds"}},
-        "theorem2_gain_grows_with_H" (None with one horizon), "figure" (the PNG's path)}``. "rl":
+        "returns" (``return_study`` and "n_samples"), "returns_by_domain", "promptable" (``promptable_study``),
+        "rl", "seconds"}}, "theorem2_gain_grows_with_H" (None with one horizon), "figure" (the PNG's path)}``.
+        "returns_by_domain": ``{"domains" (the prompt words), "expert", "optimal_hard", "uniform" (exact, per
+        domain, ``reference_returns_by_domain``), "bc_sampled", "rl_sampled" (``sampled_returns_by_domain``:
+        "mean", "se", "n" per domain; RL: means over seeds, s.e. of that mean), "delta" (RL - BC per domain)}``. "rl":
         ``rl_return_study``'s keys averaged over ``n_seeds``, ``rl_sampled_seed_std``, ``n_seeds``,
-        ``steps``, ``beta``, ``bc_sampled_seed_mean``/``_std`` (the BC model's sampled return) and
+        ``steps``, ``beta``, ``n_samples``, ``bc_sampled_seed_mean``/``_std`` (the BC model's sampled return) and
         the gaps to the expert's return ``gap_bc``, ``gap_rl``, ``gap_beam``, ``gap_bc_minus_gap_rl``.
         Returns are true returns under r* (no entropy term).
 
@@ -68,7 +73,7 @@ def run_demo(quick: bool = True, out_dir="demo_out", seed: int = 0, config: dict
     gains = [results["horizons"][str(H)]["rl"]["gap_bc_minus_gap_rl"] for H in cfg["horizons"]]
     results["theorem2_gain_grows_with_H"] = (bool(all(b > a for a, b in zip(gains, gains[1:])))
                                              if len(gains) > 1 else None)
-    results["figure"] = str(write_figure(results, out_dir / "returns.png"))
+    results["figure"] = str(write_figure(results, out_dir / "returns.png"))  # and returns.json beside it
     atomic_write_json(out_dir / "results.json", results)
     if verbose:
         print(f"\nTheorem 2 gain (gap_BC - gap_RL) grows with H: {results['theorem2_gain_grows_with_H']}")
@@ -80,53 +85,173 @@ JUDGES_NOTE = ("not applicable: the world's vocabulary has no YES/NO or digit to
                "judge prompts cannot be posed to the model")
 
 
-def write_figure(results: dict, path):
-    """PNG: true return per policy per H (bars, s.e. / seed std as error bars) and the accuracies.
+#: Readable names of the policies in ``returns.png`` (keys of ``return_study`` / ``rl_return_study``).
+POLICY_LABELS = {"expert": r"expert $\pi^E$ (exact)", "model_sampled": "BC model, sampled",
+                 "rl_sampled": r"RL on own $\hat r$, sampled", "model_greedy": "BC model, greedy",
+                 "model_beam": "BC model, beam search", "rl_greedy": r"RL on own $\hat r$, greedy",
+                 "uniform": "uniform random (exact)"}
+ACCURACY_LABELS = {"endorm": "EndoRM", "unigram": "unigram baseline", "length": "length baseline"}
 
-    Left: the true return under r* of expert, model (sampled, greedy, beam), RL policy (sampled,
-    greedy) and uniform per horizon, with the Monte Carlo s.e. of the sampled ones as error bars.
-    Right: preference accuracy of EndoRM, the unigram and the length baseline.
+
+def figure_numbers(results: dict) -> dict:
+    """Every number ``returns.png`` draws (written beside it as ``returns.json``), from ``run_demo``'s results.
+
+    True return per policy per H (exact, or the Monte Carlo mean with its 95% normal interval mean +- 1.96
+    s.e.), the hard optimum of r*; preference accuracy with the Wilson 95% interval (``wilson_interval``; score
+    ties count 1/2, n = pairs whose true returns differ); Theorem 1's TV and bound; the largest H's promptable matrix.
 
     Args:
-        results: ``run_demo``'s dict (at least "horizons"); path: the PNG to write.
+        results: ``run_demo``'s dict (at least "horizons"; ``study_horizon``'s keys per H).
+
+    Returns:
+        ``{"horizons": [str H], "returns": {H: {policy: {"value", "interval95" ([lo, hi] or None: exact or
+        deterministic), "n"}}}, "optimal_hard": {H: value}, "accuracy": {H: {method: {"value", "wilson95",
+        "n"}}}, "theorem1": {H: {"tv_mean", "bound_mean", "tv_max", "bound_max", "violations", "pairs"}},
+        "promptable": {"H", "matrix" [D][D] fractions, "n_per_cell" [D]}}`` (returns in reward units under r*).
+    """
+    from endorm.llm.bench.metrics import wilson_interval
+
+    Hs = list(results["horizons"])
+    out = {"horizons": Hs, "returns": {}, "optimal_hard": {}, "accuracy": {}, "theorem1": {}}
+    for H in Hs:
+        r = results["horizons"][H]
+        R, L, p = r["returns"], r["rl"], r["preferences"]
+        n_dom = len(r["promptable"]["matrix"])
+        ses = {"model_sampled": (R["model_sampled_se"], R.get("n_samples", L.get("n_samples"))),
+               "rl_sampled": (L["rl_sampled_se"], L.get("n_samples"))}
+        out["returns"][H] = {}
+        for k in POLICY_LABELS:
+            v = L[k] if k.startswith("rl_") else R[k]
+            se, n = ses.get(k, (None, n_dom if k in ("model_greedy", "model_beam", "rl_greedy") else None))
+            out["returns"][H][k] = {"value": v, "n": n,
+                                    "interval95": None if se is None else [v - 1.959964 * se, v + 1.959964 * se]}
+        out["optimal_hard"][H] = R["optimal_hard"]
+        n = p.get("n_labelled", p["n_pairs"])
+        out["accuracy"][H] = {m: {"value": p[f"accuracy_{m}"], "n": n,
+                                  "wilson95": list(wilson_interval(p[f"accuracy_{m}"] * n, n))}
+                              for m in ACCURACY_LABELS if p.get(f"accuracy_{m}") is not None}
+        out["theorem1"][H] = {k: p["theorem1"][k] for k in ("tv_mean", "bound_mean", "tv_max", "bound_max",
+                                                             "violations", "pairs")}
+    last = results["horizons"][Hs[-1]]
+    out["promptable"] = {"H": Hs[-1], "matrix": last["promptable"]["matrix"],
+                         "n_per_cell": [last["preferences"].get("n_by_domain", {}).get(str(e))
+                                        for e in range(len(last["promptable"]["matrix"]))]}
+    return out
+
+
+FIGURE_CAPTION = (
+    "Ground-truth token world (endorm demo). (a) True return under r* per policy and horizon H: exact "
+    "expectations for the expert and uniform play; Monte Carlo means of n samples for the sampled policies, "
+    "error bars = 95% normal intervals (mean +- 1.96 s.e.); greedy and beam search: one response per domain, "
+    "averaged over domains; dashed line: the hard optimum of r* (the best response). (b) Preference accuracy on "
+    "pairs labelled by the sign of R*(y) - R*(y'), error bars = Wilson 95% intervals (score ties count 1/2; n = "
+    "pairs whose true returns differ); dotted line: chance 0.5. (c) Theorem 1 per pair: TV(P_r*, P_r_hat) against "
+    "its bound (alpha/4)(|dlog pi(y)| + |dlog pi(y')|), mean and max over the pairs. (d) Promptable reward: "
+    "accuracy of EndoRM prompted with domain d on domain e's pairs (largest H).")
+
+
+def write_figure(results: dict, path):
+    """``returns.png`` (panels (a)-(d) of ``figure_numbers``) and ``returns.json`` (those numbers) beside it.
+
+    Args:
+        results: ``run_demo``'s dict (at least "horizons"); path: the PNG to write (the JSON gets its stem).
 
     Returns:
         the PNG's path.
+
+    Raises:
+        OSError: a file cannot be written.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from endorm._io import atomic_savefig
+    from endorm._io import atomic_savefig, atomic_write_json
 
-    Hs = list(results["horizons"])
-    names = ["expert", "model_sampled", "rl_sampled", "model_greedy", "model_beam", "rl_greedy", "uniform"]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    w = 0.8 / len(names)
-    for i, n in enumerate(names):
-        vals, errs = [], []
-        for H in Hs:
-            r = results["horizons"][H]
-            vals.append(r["rl"][n] if n.startswith("rl_") else r["returns"][n])
-            errs.append(r["rl"]["rl_sampled_se"] if n == "rl_sampled" else
-                        r["returns"]["model_sampled_se"] if n == "model_sampled" else 0.0)
-        ax.bar(np.arange(len(Hs)) + i * w, vals, w, yerr=errs, label=n)
-    ax.set_xticks(np.arange(len(Hs)) + 0.4 - w / 2, [f"H={H}" for H in Hs])
-    ax.set_ylabel("true return under r*")
-    ax.legend(fontsize=7)
-    accs = ["accuracy_endorm", "accuracy_unigram", "accuracy_length"]
-    for i, a in enumerate(accs):
-        ax2.bar(np.arange(len(Hs)) + i * 0.25, [results["horizons"][H]["preferences"][a] for H in Hs], 0.25,
-                label=a.replace("accuracy_", ""))
-    ax2.set_xticks(np.arange(len(Hs)) + 0.25, [f"H={H}" for H in Hs])
-    ax2.set_ylabel("preference accuracy (true BT labels)")
-    ax2.set_ylim(0, 1)
-    ax2.legend(fontsize=7)
-    fig.tight_layout()
+    nums = figure_numbers(results)
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9.5), layout="constrained")
+    _returns_panel(axes[0, 0], nums)
+    _accuracy_panel(axes[0, 1], nums)
+    _theorem1_panel(axes[1, 0], nums)
+    _promptable_panel(fig, axes[1, 1], nums)
+    fig.suptitle("endorm demo: EndoRM against the ground truth r* of a token world")
     out = atomic_savefig(fig, path, dpi=100)
     plt.close(fig)
+    atomic_write_json(Path(path).with_suffix(".json"), {"title": "endorm demo: returns.png", "caption":
+                                                        FIGURE_CAPTION, **nums})
     return out
+
+
+def _bars(ax, groups: list, series: dict, width: float):
+    """Grouped bars: ``series`` {label: [(value, [lo, hi] or None)] per group}, with error bars where given."""
+    from endorm.paper_figures._common import PALETTE
+
+    for i, (label, vals) in enumerate(series.items()):
+        x = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        y = np.array([v for v, _ in vals], float)
+        err = np.array([[v - iv[0], iv[1] - v] if iv else [0, 0] for v, iv in vals], float).T
+        ax.bar(x, y, width, yerr=err if err.any() else None, capsize=3, label=label, color=PALETTE[i % len(PALETTE)])
+    ax.set_xticks(np.arange(len(groups)), [f"H = {H}" for H in groups])
+
+
+def _returns_panel(ax, nums):
+    Hs, R = nums["horizons"], nums["returns"]
+    w = 0.8 / len(POLICY_LABELS)
+    series = {}
+    for k, label in POLICY_LABELS.items():
+        n = R[Hs[0]][k]["n"]
+        tag = "" if n is None else (f", n = {n}" if k.endswith("sampled") else f", mean of {n} domains")
+        series[label + tag] = [(R[H][k]["value"], R[H][k]["interval95"]) for H in Hs]
+    _bars(ax, Hs, series, w)
+    for i, H in enumerate(Hs):
+        ax.hlines(nums["optimal_hard"][H], i - 0.45, i + 0.45, colors="k", linestyles="--",
+                  label="hard optimum of r* (best response)" if i == 0 else None)
+    ax.set_ylabel("true return under r* (reward units)")
+    ax.set_title("(a) true return per policy\n(error bars: 95% interval of the Monte Carlo mean)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+
+
+def _accuracy_panel(ax, nums):
+    Hs, A = nums["horizons"], nums["accuracy"]
+    methods = list(A[Hs[0]])
+    n = A[Hs[0]][methods[0]]["n"]
+    _bars(ax, Hs, {f"{ACCURACY_LABELS[m]} (n = {n} pairs)": [(A[H][m]["value"], A[H][m]["wilson95"]) for H in Hs]
+                   for m in methods}, 0.25)
+    ax.axhline(0.5, color="k", ls=":", label="chance (0.5)")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("preference accuracy (fraction, true BT labels)")
+    ax.set_title("(b) preference accuracy\n(error bars: Wilson 95%)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+
+
+def _theorem1_panel(ax, nums):
+    Hs, T = nums["horizons"], nums["theorem1"]
+    labels = {"tv_mean": "TV, mean over pairs", "bound_mean": "bound, mean", "tv_max": "TV, max",
+              "bound_max": "bound, max"}
+    _bars(ax, Hs, {v: [(T[H][k], None) for H in Hs] for k, v in labels.items()}, 0.2)
+    ax.set_xticks(range(len(Hs)), [f"H = {H}\nbound violated on {T[H]['violations']} of {T[H]['pairs']} pairs"
+                                   for H in Hs])
+    ax.set_yscale("log")
+    ax.set_ylabel("TV distance of preference probabilities")
+    ax.set_title("(c) Theorem 1 per pair: TV(P_r*, P_r_hat)\n<= (alpha/4)(|dlog pi(y)| + |dlog pi(y')|)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+
+
+def _promptable_panel(fig, ax, nums):
+    P = np.array(nums["promptable"]["matrix"])
+    im = ax.imshow(P, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for i in range(len(P)):
+        for j in range(len(P)):
+            ax.text(j, i, f"{P[i, j]:.2f}", ha="center", va="center", color="w" if P[i, j] < 0.6 else "k")
+    ax.set_xticks(range(len(P)))
+    ax.set_yticks(range(len(P)))
+    n = nums["promptable"]["n_per_cell"]
+    ax.set_xlabel(f"data domain e (its true labels; n = {n[0] if len(set(n)) == 1 else n} pairs per column)")
+    ax.set_ylabel("prompt domain d of EndoRM")
+    ax.set_title(f"(d) promptable reward, H = {nums['promptable']['H']}:\naccuracy of EndoRM prompted with d on e",
+                 fontsize=10)
+    fig.colorbar(im, ax=ax, label="accuracy (fraction)")
 
 
 def report_horizon(H: int, r: dict) -> str:
@@ -163,15 +288,33 @@ def report_horizon(H: int, r: dict) -> str:
 
 
 def run_demo_quietly(quick: bool = True, out_dir="demo_out", seed: int = 0) -> dict:
-    """``run_demo`` with library warnings and log records sent to ``OUT/run.log`` (``endorm demo``).
+    """``run_demo`` with library warnings and log records sent to ``OUT/run.log`` (``endorm demo``), on one
+    torch thread (``one_torch_thread``).
 
     Returns:
         ``run_demo``'s results dict.
     """
     from ..runs import library_output_to
 
-    with library_output_to(Path(out_dir) / "run.log"):
+    with library_output_to(Path(out_dir) / "run.log"), one_torch_thread():
         return run_demo(quick, out_dir, seed)
+
+
+@contextmanager
+def one_torch_thread():
+    """Run the block with ``torch.set_num_threads(1)``, restoring the count after.
+
+    The world's models are tiny: OpenMP's thread overhead on their small matrix products makes two or more
+    threads several times slower than one (the same numbers either way).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def study_horizon(H: int, cfg: dict, seed: int, sub: Path) -> dict:
@@ -206,25 +349,32 @@ def study_horizon(H: int, cfg: dict, seed: int, sub: Path) -> dict:
     unigram = S.unigram_baseline(world, doms, ys)
     with torch.no_grad():
         pref = S.preference_study(world, scorer, pairs, unigram)
-        rets = S.return_study(world, model, cfg["n_samples"], seed + 3, cfg["beam_width"])
+        rets = dict(S.return_study(world, model, cfg["n_samples"], seed + 3, cfg["beam_width"]),
+                    n_samples=cfg["n_samples"])
         prom = S.promptable_study(world, scorer, pairs)
-    rl = _rl_over_seeds(world, model, cfg, seed, sub, rets)
+        n_dom = max(2, cfg["n_samples"] // world.n_domains)
+        by_dom = {"domains": list(world.domain_words), **S.reference_returns_by_domain(world),
+                  "bc_sampled": S.sampled_returns_by_domain(world, model, n_dom, seed + 5)}
+    rl = _rl_over_seeds(world, model, cfg, seed, sub, rets, n_dom)
+    by_dom["rl_sampled"] = rl.pop("by_domain")
+    by_dom["delta"] = [a - b for a, b in zip(by_dom["rl_sampled"]["mean"], by_dom["bc_sampled"]["mean"])]
     return {
         "train": {"final_loss": float(sum(losses[-20:]) / len(losses[-20:])),
                   "expert_entropy_per_token": W.expert_entropy_rate(world), "seconds": t_train},
-        "preferences": pref, "returns": rets, "promptable": prom, "rl": rl,
+        "preferences": pref, "returns": rets, "returns_by_domain": by_dom, "promptable": prom, "rl": rl,
         "seconds": time.perf_counter() - t0}
 
 
-def _rl_over_seeds(world, model, cfg: dict, seed: int, sub: Path, rets: dict) -> dict:
+def _rl_over_seeds(world, model, cfg: dict, seed: int, sub: Path, rets: dict, n_dom: int) -> dict:
     """Theorem 2: KL-regularized RL (GRPO, beta) on the model's own endogenous reward, repeated over
-    ``n_seeds`` (RL seed and sampling seed); means, seed std and the gaps to the expert."""
+    ``n_seeds`` (RL seed and sampling seed); means, seed std, the gaps to the expert and "by_domain" (the
+    RL policy's sampled return per domain, ``n_dom`` samples each: mean over seeds, s.e. of that mean)."""
     import torch
 
     from . import rl as WR
     from . import studies as S
 
-    rl_runs, bc_runs = [], [rets["model_sampled"]]
+    rl_runs, bc_runs, dom_runs = [], [rets["model_sampled"]], []
     for k in range(cfg["n_seeds"]):
         if k:
             with torch.no_grad():
@@ -232,9 +382,14 @@ def _rl_over_seeds(world, model, cfg: dict, seed: int, sub: Path, rets: dict) ->
         policy, _ = WR.rl_finetune(world, sub / "model", sub / f"rl_trl{k}", steps=cfg["rl_steps"],
                                    seed=seed + k, beta=cfg["rl_beta"])
         rl_runs.append(WR.rl_return_study(world, policy, cfg["n_samples"], seed + 4 + 100 * k))
+        with torch.no_grad():
+            dom_runs.append(S.sampled_returns_by_domain(world, policy, n_dom, seed + 6 + 100 * k))
     rl = {key: float(np.mean([r[key] for r in rl_runs])) for key in rl_runs[0]}
     rl.update(rl_sampled_seed_std=float(np.std([r["rl_sampled"] for r in rl_runs], ddof=1))
               if len(rl_runs) > 1 else None, n_seeds=len(rl_runs), steps=cfg["rl_steps"], beta=cfg["rl_beta"],
+              n_samples=cfg["n_samples"],
+              by_domain={"mean": np.mean([d["mean"] for d in dom_runs], axis=0).tolist(), "n": n_dom,
+                         "se": (np.sqrt(np.square([d["se"] for d in dom_runs]).sum(0)) / len(dom_runs)).tolist()},
               bc_sampled_seed_mean=float(np.mean(bc_runs)),
               bc_sampled_seed_std=float(np.std(bc_runs, ddof=1)) if len(bc_runs) > 1 else None)
     rl["gap_bc"] = rets["expert"] - rl["bc_sampled_seed_mean"]

@@ -93,6 +93,42 @@ def _agree(score_diff, true_diff):
     return float(np.mean(np.where(s == 0, 0.5, (np.sign(s) == np.sign(t)).astype(float)))) if keep.any() else float("nan")
 
 
+#: The RM-Bench column names given to the thirds of the pairs by true margin |R*(y) - R*(y')|.
+MARGIN_THIRDS = ("Easy", "Normal", "Hard")
+
+
+def margin_terciles(true_diff, score_diffs: dict) -> dict:
+    """Accuracy of each scorer on the thirds of the labelled pairs by true margin |R*(y) - R*(y')|.
+
+    The token world's analogue of RM-Bench's Easy / Normal / Hard columns (which there are set by
+    response style): with edges e1 <= e2 the 1/3 and 2/3 quantiles of the margins of the labelled
+    pairs (R*(y) != R*(y')), Hard = margin <= e1 (the true preference is weakest), Normal = e1 <
+    margin <= e2, Easy = margin > e2. Accuracy as ``preference_study``: sign agreement, a score
+    difference of 0 counting 1/2.
+
+    Args:
+        true_diff: ``[n]`` R*(y) - R*(y') (reward units); score_diffs: ``{scorer: [n] S(y) - S(y')}``.
+
+    Returns:
+        ``{"edges": [e1, e2] (reward units), "n": {third: labelled pairs}, "accuracy": {scorer:
+        {third: fraction in [0, 1] (NaN for an empty third)}}}``, thirds in ``MARGIN_THIRDS`` order.
+
+    Raises:
+        ValueError: ``no labelled pairs (every pair has R*(y) == R*(y'))``.
+    """
+    true_diff = np.asarray(true_diff, dtype=np.float64)
+    keep = true_diff != 0
+    if not keep.any():
+        raise ValueError("no labelled pairs (every pair has R*(y) == R*(y'))")
+    margin = np.abs(true_diff)
+    e1, e2 = (float(e) for e in np.quantile(margin[keep], [1 / 3, 2 / 3]))
+    masks = {"Easy": keep & (margin > e2), "Normal": keep & (margin > e1) & (margin <= e2),
+             "Hard": keep & (margin <= e1)}
+    return {"edges": [e1, e2], "n": {t: int(m.sum()) for t, m in masks.items()},
+            "accuracy": {k: {t: _agree(np.asarray(d)[m], true_diff[m]) for t, m in masks.items()}
+                         for k, d in score_diffs.items()}}
+
+
 def preference_study(world: TokenWorld, scorer, pairs, unigram=None, tol: float = 1e-5) -> dict:
     """(1) accuracy of EndoRM vs baselines on true-BT-labelled pairs; (2) Theorem 1 per pair.
 
@@ -109,11 +145,14 @@ def preference_study(world: TokenWorld, scorer, pairs, unigram=None, tol: float 
     Returns:
         ``{"n_pairs", "accuracy_endorm", "accuracy_endorm_by_domain" {str(d): accuracy},
         "accuracy_length" (0.5: all responses have H tokens), "accuracy_unigram" (None without
-        ``unigram``), "expected_agreement_endorm", "theorem1": {"pairs", "violations", "tolerance",
-        "tv_mean", "tv_max", "bound_mean", "bound_max", "slack_min", "ratio_mean", "dlogpi_mean",
-        "dlogpi_max", "H_eps_bound_note"}}``; accuracies are fractions in [0, 1].
+        ``unigram``), "accuracy_unigram_by_domain", "accuracy_length_by_domain" (as EndoRM's; None
+        without ``unigram``), "n_by_domain" {str(d): labelled pairs (true returns differ), the n of
+        each domain's accuracy}, "n_labelled" (their sum), "by_margin" (``margin_terciles`` of the
+        labelled pairs, all domains pooled), "expected_agreement_endorm", "theorem1": {"pairs",
+        "violations", "tolerance", "tv_mean", "tv_max", "bound_mean", "bound_max", "slack_min",
+        "ratio_mean", "dlogpi_mean", "dlogpi_max", "H_eps_bound_note"}}``; accuracies are fractions in [0, 1].
     """
-    acc_rows, tv_all, bound_all, viol = {}, [], [], 0
+    acc_rows, uni_rows, len_rows, n_rows, tv_all, bound_all, viol = {}, {}, {}, {}, [], [], 0
     all_true, all_hat, all_len, all_uni, all_soft = [], [], [], [], []
     dlog_all = []
     for d, (ya, yb) in pairs.items():
@@ -136,8 +175,14 @@ def preference_study(world: TokenWorld, scorer, pairs, unigram=None, tol: float 
         all_len.append(np.zeros(len(ya)))  # every response has exactly H tokens
         if unigram is not None:
             all_uni.append(unigram(ya) - unigram(yb))
+            uni_rows[str(d)] = _agree(all_uni[-1], Ra - Rb)
         acc_rows[str(d)] = _agree(Sa - Sb, Ra - Rb)
+        len_rows[str(d)] = _agree(all_len[-1], Ra - Rb)
+        n_rows[str(d)] = int(np.count_nonzero(Ra - Rb))
     true_d, hat_d = np.concatenate(all_true), np.concatenate(all_hat)
+    diffs = {"endorm": hat_d, "length": np.concatenate(all_len)}
+    if all_uni:
+        diffs["unigram"] = np.concatenate(all_uni)
     tv, bound = np.concatenate(tv_all), np.concatenate(bound_all)
     dlog = np.concatenate(dlog_all)
     res = {
@@ -146,6 +191,9 @@ def preference_study(world: TokenWorld, scorer, pairs, unigram=None, tol: float 
         "accuracy_endorm_by_domain": acc_rows,
         "accuracy_length": _agree(np.concatenate(all_len), true_d),
         "accuracy_unigram": _agree(np.concatenate(all_uni), true_d) if all_uni else None,
+        "accuracy_unigram_by_domain": uni_rows or None, "accuracy_length_by_domain": len_rows,
+        "n_by_domain": n_rows, "n_labelled": int(sum(n_rows.values())),
+        "by_margin": margin_terciles(true_d, diffs),
         "expected_agreement_endorm": float(np.mean(_sigmoid(true_d) * _sigmoid(hat_d)
                                                    + _sigmoid(-true_d) * _sigmoid(-hat_d))),
         "theorem1": {"pairs": int(len(tv)), "violations": viol, "tolerance": tol,
@@ -226,3 +274,58 @@ def promptable_study(world: TokenWorld, scorer, pairs) -> dict:
     off = float(acc[~np.eye(D, dtype=bool)].mean()) if D > 1 else float("nan")
     return {"matrix": acc.tolist(), "diagonal_mean": diag, "off_diagonal_mean": off,
             "diagonal_dominates": bool(all(acc[e, e] >= acc[:, e].max() for e in range(D)))}
+
+
+def state_values(world: TokenWorld, policy) -> list:
+    """Exact expected true return-to-go under r* (no entropy) of a layered policy, per state and depth.
+
+    V_H = 0; V_h(s) = sum_a pi_h(a|s) (r*(s, a) + V_{h+1}(next(s, a))) (backward induction).
+
+    Args:
+        world: the token world (an automaton MDP); policy: H arrays ``[D * Q, V]`` of probabilities.
+
+    Returns:
+        H float64 arrays ``[D * Q]`` (reward units); ``V[0][world.prompt_state(d)]`` is domain d's return.
+    """
+    mdp, H = world.mdp, world.horizon
+    V, nxt = [None] * H, np.zeros(mdp.layer_sizes[-1])
+    for h in reversed(range(H)):
+        cont = 0.0 if h == H - 1 else nxt[mdp.transitions[h]]
+        V[h] = np.sum(np.asarray(policy[h]) * (world.reward[h] + cont), axis=1)
+        nxt = V[h]
+    return V
+
+
+def reference_returns_by_domain(world: TokenWorld) -> dict:
+    """Exact true returns per domain (prompt) of the expert, of the hard optimum of r* and of uniform play.
+
+    Returns:
+        ``{"expert", "optimal_hard", "uniform"}``: each a list of D floats (reward units, no entropy).
+    """
+    starts = world.prompt_state(np.arange(world.n_domains))
+    uniform = [np.full((n, world.vocab_size), 1.0 / world.vocab_size) for n in world.mdp.layer_sizes]
+    return {"expert": state_values(world, world.expert.policy)[0][starts].tolist(),
+            "optimal_hard": hard_optimal(world.mdp, world.reward).V[0][starts].tolist(),
+            "uniform": state_values(world, uniform)[0][starts].tolist()}
+
+
+def sampled_returns_by_domain(world: TokenWorld, model, n_per_domain: int, seed) -> dict:
+    """True return under r* of a model sampled at temperature 1, per domain: Monte Carlo mean and s.e.
+
+    Args:
+        world: the token world; model: a causal LM over ``world.words`` (the BC model or the RL policy).
+        n_per_domain: samples per domain (>= 2); seed: an int or a numpy Generator.
+
+    Returns:
+        ``{"mean": [D], "se": [D] (standard error of the mean), "n": n_per_domain}`` (reward units).
+
+    Raises:
+        ValueError: ``n_per_domain must be >= 2, got 1``.
+    """
+    if n_per_domain < 2:
+        raise ValueError(f"n_per_domain must be >= 2, got {n_per_domain}")
+    doms = np.repeat(np.arange(world.n_domains), n_per_domain)
+    ys, _ = lm_sample(world, model, doms, as_rng(seed))
+    R = world.true_return(doms, ys).reshape(world.n_domains, n_per_domain)
+    return {"mean": R.mean(axis=1).tolist(), "se": (R.std(axis=1, ddof=1) / np.sqrt(n_per_domain)).tolist(),
+            "n": int(n_per_domain)}

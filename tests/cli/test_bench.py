@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from scipy.stats import binomtest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -206,7 +207,30 @@ def test_multifaceted_run_draws_figure1(model_dir, tmp_path):
     assert set(fig["percent"]["endorm"]) == {"alpha", "beta"}
     res = json.loads((out / "results.json").read_text())["summary"]["endorm"]["default"]["subsets"]
     assert fig["percent"]["endorm"]["alpha"][0] == pytest.approx(100 * res["alpha"]["accuracy"])
+    for s in ("alpha", "beta"):  # Wilson 95% over comparisons, ties losing (the point value's rule)
+        c = fig["counts"]["endorm"][s]
+        # per source: 4 rows, each against the 2 rows of its prompt with another system message
+        assert c["comparisons"] == res[s]["n_comparisons"] == 8 and c["items"] == res[s]["n"] == 4
+        assert c["wins"] / c["comparisons"] == pytest.approx(res[s]["accuracy"])
+        want = binomtest(c["wins"], c["comparisons"]).proportion_ci(method="wilson")
+        assert fig["percent"]["endorm"][s][1:] == pytest.approx([100 * want.low, 100 * want.high])
+    assert "Wilson" in fig["interval"]
     assert (out / "accuracy_by_subset.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_subset_intervals_of_tiny_n_are_not_certain():
+    """3 wins of 3 comparisons: 100% with a Wilson interval from 43.9% (z^2/(n + z^2) below), not [100, 100]; a tie
+    loses, as in the accuracy."""
+    from endorm.llm.bench.report import subset_intervals
+
+    acc = lambda a, n, t: {"accuracy": a, "ci_low": a, "ci_high": a, "n": n, "ties": t, "n_comparisons": n}  # noqa
+    summary = {"endorm": {"default": {"subsets": {"a": acc(1.0, 3, 0), "b": acc(2 / 4, 4, 1)}}}}
+    cells = subset_intervals(summary, "default")["endorm"]
+    z2 = 1.959963984540054 ** 2
+    assert cells["a"]["ci_low"] == pytest.approx(3 / (3 + z2)) and cells["a"]["ci_high"] == 1.0
+    assert cells["b"]["wins"] == 2 and cells["b"]["ties"] == 1
+    want = binomtest(2, 4).proportion_ci(method="wilson")
+    assert (cells["b"]["ci_low"], cells["b"]["ci_high"]) == pytest.approx((want.low, want.high))
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from endorm import cli
@@ -55,13 +56,29 @@ def test_verify_exits_1_when_a_check_fails(monkeypatch, tmp_path, capsys):
 
 
 def test_figures_quick(tmp_path):
-    assert cli.main(["figures", "--quick", "--out", str(tmp_path)]) == 0
-    png, js = tmp_path / "horizon_scaling.png", tmp_path / "horizon_scaling.json"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    data = json.loads(js.read_text())
-    assert data["horizons"] == [32, 64, 128, 256]
-    assert abs(data["slope_bc"] - 2) <= 0.15 and data["slope_rl"] <= 1.0
-    assert all(g > 0 for g in data["gap_bc"] + data["gap_rl"])
+    """`endorm figures --quick` makes all nine figures (PNG + JSON + caption) and index.md; the result figures come
+    from a fresh token-world study (no --from) that leaves no model file behind."""
+    from endorm.paper_figures import ORDER
+
+    out = tmp_path / "figs"
+    assert cli.main(["figures", "--quick", "--no-progress", "--out", str(out)]) == 0
+    index = (out / "index.md").read_text()
+    assert len(ORDER) == 9
+    for name in ORDER:
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        data = json.loads((out / f"{name}.json").read_text())
+        assert data["name"] == name and data["quick"] is True and data["caption"].strip(), name
+        assert f"![{data['title']}]({name}.png)" in index and f"]({name}.json)" in index, name
+    assert index.index("## " + json.loads((out / "proposition1.json").read_text())["title"]) < \
+        index.index("## " + json.loads((out / "table3_math.json").read_text())["title"])  # in ORDER
+    for name in ORDER[5:]:  # the paper's results, on the token world
+        data = json.loads((out / f"{name}.json").read_text())
+        assert "token world, not the paper's benchmark" in data["title"] and "fresh token-world" in data["caption"]
+    t2 = json.loads((out / "table2_dsp.json").read_text())["run"]
+    f1 = json.loads((out / "figure1_multifaceted.json").read_text())["methods"]["EndoRM"]
+    assert np.diag(t2["percent"]).tolist() == pytest.approx([100 * f1[d]["value"] for d in t2["cols"]])  # same pairs
+    assert {p.name for p in out.iterdir()} == {f"{n}.{x}" for n in ORDER for x in ("png", "json")} | {"index.md",
+                                                                                                      "run.json"}
 
 
 def test_figures_unknown_name(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """`endorm score` end to end on a tiny local model."""
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -155,3 +156,53 @@ def test_no_eos_and_no_end_marker_is_an_error_unless_the_end_token_is_off():
         encode(tok, "a ", "b", None, "plain")
     e = encode(tok, "a ", "b c", None, "plain", end_token=False)
     assert e.end - e.start == 2
+
+
+def test_html_and_png_credit_maps_end_to_end(model_dir, tmp_path, capsys):
+    """``--html``/``--png``: the page and the figure's JSON hold the scorer's own token rewards; stdout is unchanged."""
+    import html
+
+    from endorm.llm.credit import token_colour
+
+    html_path, png_path = tmp_path / "out.html", tmp_path / "out.png"
+    responses = ["It is <4> & 5", "Bye"]
+    argv = ["score", "--model", str(model_dir), "--prompt", "What is 2 + 2?", "--alpha", "0.5", "--json",
+            "--tokens", "--device", "cpu"] + [x for r in responses for x in ("--response", r)]
+    assert cli.main(argv + ["--html", str(html_path), "--png", str(png_path)]) == 0
+    io = capsys.readouterr()
+    out = json.loads(io.out)  # stdout is still the JSON result alone
+    assert f"wrote {html_path}, {png_path}, {tmp_path / 'out.json'}" in io.err
+    ref = EndogenousReward.from_pretrained(model_dir, alpha=0.5).token_rewards(["What is 2 + 2?"] * 2, responses)
+    numbers = json.loads((tmp_path / "out.json").read_text())
+    page = html_path.read_text()
+    limit = max(abs(x) for t in ref for x in t.rewards)
+    assert numbers["colour_limit"] == pytest.approx(limit, abs=1e-12)
+    for rec, t, printed in zip(numbers["records"], ref, out["tokens"]):
+        np.testing.assert_allclose(rec["r_hat"], t.rewards, atol=1e-9)
+        np.testing.assert_allclose(rec["r_hat"], printed["rewards"], atol=0)  # the same run as --tokens
+        assert rec["tokens"] == t.tokens and rec["score"] == pytest.approx(t.score, abs=1e-9)
+        for tok, r in zip(t.tokens, t.rewards):
+            assert html.escape(f"{tok!r}") in page and f"r_hat = {r:.4f}" in page
+            assert f"background:{token_colour(r, limit)}" in page
+    assert png_path.read_bytes()[:4] == b"\x89PNG" and "<4>" not in page
+
+
+@pytest.mark.parametrize("flag, path, message", [
+    ("--html", "{tmp}/no-such-folder/out.html", "--html: '{tmp}/no-such-folder' is not an existing folder"),
+    ("--png", "{tmp}/out.jpg", "--png must name a .png file, got '{tmp}/out.jpg'"),
+    ("--html", "{tmp}/out.txt", "--html must name a .html file"),
+    ("--png", "{tmp}/taken.png", "--png: '{tmp}/taken.png' is a folder; name a file"),
+    ("--png", "{tmp}/beside.png", "--png: '{tmp}/beside.json' is a folder; name a file"),
+])
+def test_bad_map_paths_are_one_line_errors_before_the_model_loads(tmp_path, capsys, flag, path, message):
+    (tmp_path / "taken.png").mkdir()
+    (tmp_path / "beside.json").mkdir()
+    missing = tmp_path / "no-model"  # never loaded: the path error comes first
+    argv = ["score", "--model", str(missing), "--prompt", "a", "--response", "b", flag, path.format(tmp=tmp_path)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"endorm score: error: {message.format(tmp=tmp_path)}")
+    assert err.count("\n") == 1 and "Traceback" not in err and "model directory" not in err
+    assert cli.main(["score", "--model", str(missing), "--prompt", "a", "--response", "b", "--method", "verifier",
+                     "--html", str(tmp_path / "x.html")]) == 2
+    assert capsys.readouterr().err == "endorm score: error: --html is only available with --method endorm\n"

@@ -55,7 +55,7 @@ def register(sub) -> None:
     b.add_argument("--skip-invalid", action="store_true", help="skip malformed records and report the count")
     b.add_argument("--limit", type=POSITIVE_INT, help="only the first N records of each data file")
     b.add_argument("--multifaceted-pairs", default="other-system", choices=MULTIFACETED_PAIRS,
-                   help="how Multifaceted-Bench rows become pairs (see README)")
+                   help="how Multifaceted-Bench rows become pairs (see docs/bench.md)")
     b.add_argument("--dsp-domains", type=lambda s: tuple(x.strip() for x in s.split(",")), default=None,
                    help="DSP data domains, comma-separated (default academy,business,entertainment,literature)")
     b.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="items per forward pass (default 8)")

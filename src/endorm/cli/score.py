@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 from endorm.llm.bench.records import METHODS
 from endorm.llm.options import RewardOptions
@@ -77,8 +79,51 @@ def _precheck(args, prompt):
     return tok
 
 
+MAPS = (("html", ".html"), ("png", ".png"))  # --html PATH, --png PATH: the token credit maps (endorm.llm.credit)
+
+
+def _check_maps(args) -> None:
+    """``--html``/``--png``: endorm only, the suffix, an existing folder, not a folder itself; before the model loads.
+
+    An existing file is replaced (atomically, ``endorm._io``); so is the ``.json`` beside the PNG.
+
+    Raises:
+        ValueError: ``--png must name a .png file, got 'out.jpg'``; ``--html: 'x' is not an existing folder;
+            create it first``; ``--png: 'out.png' is a folder; name a file``; ``--html is only available with
+            --method endorm``.
+    """
+    for name, suffix in MAPS:
+        raw = getattr(args, name)
+        if raw is None:
+            continue
+        path, flag = Path(raw), f"--{name}"
+        if args.method != "endorm":
+            raise ValueError(f"{flag} is only available with --method endorm")
+        if path.suffix.lower() != suffix:
+            raise ValueError(f"{flag} must name a {suffix} file, got {raw!r}")
+        if not path.parent.is_dir():
+            raise ValueError(f"{flag}: {str(path.parent)!r} is not an existing folder; create it first")
+        for p in (path, path.with_suffix(".json")) if name == "png" else (path,):
+            if p.is_dir():
+                raise ValueError(f"{flag}: {str(p)!r} is a folder; name a file")
+
+
+def _write_maps(args, rm, prompts, details) -> None:
+    """Write the ``--html`` page and the ``--png`` figure (with its ``.json``) of the scored responses."""
+    from endorm.llm.credit import credit_records, write_credit_html, write_credit_png
+
+    records = credit_records(rm, prompts, args.response, args.system, details)
+    written = []
+    if args.html:
+        written.append(write_credit_html(args.html, records))
+    if args.png:
+        written.extend(write_credit_png(args.png, records))
+    print("endorm score: wrote " + ", ".join(str(p) for p in written), file=sys.stderr)  # stdout stays the result
+
+
 def run(args) -> int:
-    """Score ``--response`` (one or more) after ``--prompt``; print scores, per-token rewards or JSON.
+    """Score ``--response`` (one or more) after ``--prompt``; print scores, per-token rewards or JSON; write the
+    ``--html``/``--png`` token credit maps (``endorm.llm.credit``).
 
     ``--method pairwise`` prints P(second response better) for exactly two responses.
 
@@ -92,6 +137,7 @@ def run(args) -> int:
         raise ValueError("--tokens is only available with --method endorm")
     if args.method == "pairwise" and len(args.response) != 2:
         raise ValueError("--method pairwise needs exactly two --response (first, second)")
+    _check_maps(args)
     prompt = _prompt(args)
     rm = _load_method(args, _precheck(args, prompt))
     n = len(args.response)
@@ -106,6 +152,8 @@ def run(args) -> int:
         scores = [d.score for d in details]
     else:
         details, scores = None, rm.score(prompts, args.response, system)
+    if args.html or args.png:
+        _write_maps(args, rm, prompts, details)
     result = {"method": args.method, "scores": scores}
     if args.tokens:
         result["tokens"] = [{"token_ids": d.token_ids, "tokens": d.tokens, "log_probs": d.log_probs.tolist(),
@@ -127,8 +175,8 @@ def register(sub) -> None:
     """Add ``endorm score`` to the subparsers ``sub``.
 
     Flags: --model, --prompt or --messages, --response (required; repeat for several), --system, --method,
-    --tokens, --json, every ``RewardOptions`` flag (--alpha --gamma --floor --kind --terminal --template
-    --truncate --no-end-token), --dtype, --device.
+    --tokens, --json, --html PATH and --png PATH (token credit maps), every ``RewardOptions`` flag (--alpha
+    --gamma --floor --kind --terminal --template --truncate --no-end-token), --dtype, --device.
     """
     sc = sub.add_parser("score", help="score responses with a local causal LM (EndoRM or a judge baseline)")
     sc.add_argument("--model", required=True, metavar="DIR", help="local Hugging Face model directory")
@@ -143,6 +191,10 @@ def register(sub) -> None:
                     help="endorm (the endogenous reward, default) or an Appendix D judge")
     sc.add_argument("--tokens", action="store_true", help="per-token table: token, log pi, V, r_hat (endorm)")
     sc.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sc.add_argument("--html", metavar="PATH", help="write a token credit map (tokens coloured by r_hat, hover for "
+                    "r_hat, log pi, V) as a self-contained HTML page (endorm)")
+    sc.add_argument("--png", metavar="PATH", help="write the token credit map as a PNG, and its numbers as JSON "
+                    "beside it (same stem; endorm)")
     add_option_flags(sc, RewardOptions)
     sc.add_argument("--dtype", default=None, help="e.g. float32, bfloat16 (default: the checkpoint's)")
     sc.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")

@@ -164,6 +164,65 @@ def test_quick_demo_theorem2_rl_figure_and_judges(quick_results):
     assert "not applicable" in saved["judges"] and "rl" in next(iter(saved["horizons"].values()))
     png = out / "returns.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = json.loads((out / "returns.json").read_text())
+    H = fig["horizons"][0]
+    assert fig["returns"][H]["rl_sampled"]["value"] == res["horizons"][H]["rl"]["rl_sampled"]
+    assert fig["optimal_hard"][H] == res["horizons"][H]["returns"]["optimal_hard"]
+    assert fig["promptable"]["matrix"] == res["horizons"][H]["promptable"]["matrix"]
+
+
+def test_quick_demo_returns_by_domain(quick_results):
+    """Per-domain returns: the exact ones average to the overall ones (prompts are uniform over domains)."""
+    res, _ = quick_results
+    for r in res["horizons"].values():
+        bd, R = r["returns_by_domain"], r["returns"]
+        for key in ("expert", "optimal_hard", "uniform"):
+            assert np.mean(bd[key]) == pytest.approx(R[key], rel=1e-12), key
+        D = len(bd["domains"])
+        for stage in ("bc_sampled", "rl_sampled"):
+            assert len(bd[stage]["mean"]) == D and all(s > 0 for s in bd[stage]["se"])
+            assert all(m <= o + 1e-9 for m, o in zip(bd[stage]["mean"], bd["optimal_hard"]))  # no response beats it
+        assert bd["delta"] == pytest.approx(np.subtract(bd["rl_sampled"]["mean"], bd["bc_sampled"]["mean"]).tolist())
+        assert np.mean(bd["delta"]) > 0  # RL on the model's own reward raises the true return (Theorem 2)
+        p = r["preferences"]
+        assert sum(p["n_by_domain"].values()) == p["n_labelled"] <= p["n_pairs"]
+        assert np.average(list(p["accuracy_endorm_by_domain"].values()), weights=list(p["n_by_domain"].values())) \
+            == pytest.approx(p["accuracy_endorm"])
+        assert set(p["accuracy_unigram_by_domain"]) == set(p["accuracy_endorm_by_domain"])
+        assert all(v == 0.5 for v in p["accuracy_length_by_domain"].values())  # every pair ties in length
+        assert sum(p["by_margin"]["n"].values()) == p["n_labelled"]
+
+
+def _synthetic_results():
+    """A results dict of run_demo's shape, with round numbers (no model needed)."""
+    pref = {"n_pairs": 60, "n_labelled": 50, "n_by_domain": {"0": 25, "1": 25}, "accuracy_endorm": 0.8,
+            "accuracy_unigram": 0.6, "accuracy_length": 0.5,
+            "theorem1": {"tv_mean": 0.1, "bound_mean": 1.0, "tv_max": 0.4, "bound_max": 3.0, "violations": 0,
+                         "pairs": 60}}
+    rets = {"expert": 5.0, "uniform": 2.0, "optimal_hard": 7.0, "model_sampled": 4.0, "model_sampled_se": 0.1,
+            "model_greedy": 6.0, "model_beam": 6.5, "n_samples": 200}
+    rl = {"rl_sampled": 5.5, "rl_sampled_se": 0.2, "rl_greedy": 6.8, "n_samples": 200}
+    return {"horizons": {"8": {"preferences": pref, "returns": rets, "rl": rl,
+                               "promptable": {"matrix": [[0.9, 0.3], [0.4, 0.8]]}}}}
+
+
+def test_write_figure_writes_the_numbers_it_draws(tmp_path):
+    from scipy.stats import binomtest
+
+    from endorm.llm.world import demo
+
+    png = demo.write_figure(_synthetic_results(), tmp_path / "returns.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = json.loads((tmp_path / "returns.json").read_text())
+    R, A = fig["returns"]["8"], fig["accuracy"]["8"]
+    assert R["model_sampled"]["interval95"] == pytest.approx([4.0 - 1.96 * 0.1, 4.0 + 1.96 * 0.1], abs=1e-4)
+    assert R["rl_sampled"]["n"] == 200 and R["expert"]["interval95"] is None and R["model_greedy"]["n"] == 2
+    want = binomtest(40, 50).proportion_ci(method="wilson")  # EndoRM: 0.8 of the 50 labelled pairs
+    assert A["endorm"]["wilson95"] == pytest.approx([want.low, want.high]) and A["endorm"]["n"] == 50
+    assert A["length"]["wilson95"][0] < 0.5 < A["length"]["wilson95"][1]
+    assert fig["optimal_hard"]["8"] == 7.0 and fig["promptable"]["n_per_cell"] == [25, 25]
+    assert "error bars" in fig["caption"] and "chance 0.5" in fig["caption"]
+    assert not any("_" in label for label in demo.POLICY_LABELS.values())  # readable names, not code names
 
 
 def test_the_saved_world_model_works_with_bench_and_rl_unchanged(tmp_path):

@@ -1,0 +1,227 @@
+"""The run folders of ``endorm figures --from``: what each is (``describe``) and which figure draws from it.
+
+A run folder is identified by its ``run.json`` ``"command"``: ``bench`` (with ``results.json``; its data
+format picks the figure: Multifaceted-Bench -> Figure 1, RM-Bench -> Table 1, DSP with
+``--domain-prompts`` -> Table 2), ``eval-math`` (with ``results.json``) and ``endorm rl`` -> Table 3, and
+``demo`` (with ``results.json``) -> the token-world results every result figure falls back to. Anything
+else is a one-line ``ValueError`` naming the folder, raised before any figure is drawn.
+
+Table 3's before/after rule (``math_stages``): an ``eval-math`` run whose model folder lies inside the
+given ``endorm rl`` run folder (``final/`` or a ``checkpoint-N/``) is *after RL*; one whose model folder
+is that rl run's base model (its ``run.json`` ``"model"``) is *before RL*; any other is an error, as are
+eval-math runs without exactly one rl run folder among ``--from``, and two runs of one benchmark and stage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The figure module each bench data format feeds.
+BENCH_FIGURES = {"multifaceted": "figure1_multifaceted", "rm-bench": "table1_rmbench", "dsp": "table2_dsp"}
+#: The keys a demo run's per-horizon results need for the figures (made by this version of endorm demo).
+DEMO_KEYS = ("preferences", "returns", "returns_by_domain", "promptable", "rl")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``--from`` folder, read.
+
+    Fields:
+        path: the folder; command: "bench", "eval-math", "rl" or "demo".
+        figure: the figure module it feeds ("figure1_multifaceted", "table1_rmbench", "table2_dsp",
+            "table3_math") or "world" (a demo run: the token-world results).
+        meta: its ``run.json``; results: its ``results.json`` (None for an rl run).
+    """
+
+    path: Path
+    command: str
+    figure: str
+    meta: dict = field(repr=False)
+    results: dict | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> str:
+        """The model folder the run used (resolved path, from run.json), or "" (demo)."""
+        return str(self.meta.get("model", ""))
+
+
+def read_run_file(path: Path, folder: Path, what: str) -> dict:
+    """A JSON object file of a run folder (e.g. ``run.json``), read.
+
+    Args:
+        path: the file; folder: its run folder (named in errors); what: the file's name in errors.
+
+    Returns:
+        the parsed object.
+
+    Raises:
+        ValueError: ``--from FOLDER: WHAT cannot be read (...)`` or ``... is not a JSON object``.
+    """
+    from endorm._io import read_json_file
+
+    try:
+        data = read_json_file(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--from {folder}: {what} cannot be read ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--from {folder}: {what} is not a JSON object")
+    return data
+
+
+def describe(path) -> Run:
+    """Identify a ``--from`` folder by its ``run.json`` and read what the figures need.
+
+    Args:
+        path: a run folder of ``endorm bench`` / ``eval-math`` / ``rl`` / ``demo``.
+
+    Returns:
+        a ``Run`` (see its fields).
+
+    Raises:
+        ValueError: one line naming the folder: missing, no ``run.json``, another command's folder, an
+            unfinished run (no ``results.json``), a bench run no figure draws from (e.g. RewardBench data, or
+            DSP without ``--domain-prompts``), or a demo run from an older endorm without the keys needed.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"--from {folder}: no such folder")
+    if not (folder / "run.json").is_file():
+        raise ValueError(f"--from {folder}: not an endorm run folder (no run.json)")
+    meta = read_run_file(folder / "run.json", folder, "run.json")
+    command = {"endorm rl": "rl"}.get(meta.get("command"), meta.get("command"))
+    if command not in ("bench", "eval-math", "rl", "demo"):
+        raise ValueError(f"--from {folder}: holds the output of endorm {command}, not a run of endorm bench, "
+                         "eval-math, rl or demo")
+    if command == "rl":
+        return Run(folder, "rl", "table3_math", meta)
+    if not (folder / "results.json").is_file():
+        raise ValueError(f"--from {folder}: an endorm {command} run without results.json (unfinished? run the "
+                         f"same endorm {command} again to finish it)")
+    results = read_run_file(folder / "results.json", folder, "results.json")
+    if command == "eval-math":
+        return Run(folder, command, "table3_math", meta, results)
+    if command == "demo":
+        horizons = results.get("horizons")
+        if not isinstance(horizons, dict) or not horizons or any(
+                k not in h for h in horizons.values() for k in DEMO_KEYS):
+            raise ValueError(f"--from {folder}: results.json of an older endorm demo (without "
+                             f"{', '.join(DEMO_KEYS)} per horizon); run endorm demo again")
+        return Run(folder, command, "world", meta, results)
+    return Run(folder, command, _bench_figure(folder, meta, results), meta, results)
+
+
+def _bench_figure(folder: Path, meta: dict, results: dict) -> str:
+    """The figure a bench run feeds, from its data format (and, for DSP, its domain-prompt conditions)."""
+    fmt = results.get("format", meta.get("format"))
+    conditions = meta.get("conditions") or {}
+    if fmt == "dsp" and set(conditions) == {"default"}:
+        fmt = "dsp without --domain-prompts"
+    if fmt not in BENCH_FIGURES:
+        raise ValueError(f"--from {folder}: an endorm bench run on {fmt} data; no figure draws from it (Figure 1: "
+                         "multifaceted, Table 1: rm-bench, Table 2: dsp with --domain-prompts)")
+    return BENCH_FIGURES[fmt]
+
+
+def runs_for(ctx, figure: str) -> list:
+    """The ``--from`` runs that feed ``figure`` (a module name, or "world"), in the order given."""
+    return [r for r in (describe(p) for p in ctx.runs) if r.figure == figure]
+
+
+def _single(runs: list, figure: str):
+    """The one run of ``runs`` (all feeding ``figure``), None for none; a ValueError for two or more."""
+    if len(runs) > 1:
+        raise ValueError(f"{figure} draws one run; got {len(runs)} among --from: "
+                         f"{', '.join(str(r.path) for r in runs)}")
+    return runs[0] if runs else None
+
+
+def one_run(ctx, figure: str):
+    """The single ``--from`` run that feeds ``figure``, or None.
+
+    Raises:
+        ValueError: two or more feed it (``table1_rmbench draws one run; got 2 among --from: a, b``).
+    """
+    return _single(runs_for(ctx, figure), figure)
+
+
+def check_all(paths) -> list:
+    """Every check the result figures make of ``--from``, at once: each folder (``describe``), at most one run per
+    figure (``one_run``) and Table 3's pairing (``math_stages``); for ``Context.check_runs``, before any drawing.
+
+    Args:
+        paths: the ``--from`` folders.
+
+    Returns:
+        their ``Run``s, in order.
+
+    Raises:
+        ValueError: as ``describe``, ``one_run`` and ``math_stages``.
+    """
+    runs = [describe(p) for p in paths]
+    for figure in (*BENCH_FIGURES.values(), "world"):
+        _single([r for r in runs if r.figure == figure], figure)
+    math_stages([r for r in runs if r.figure == "table3_math"])
+    return runs
+
+
+def fallback_note(ctx, what: str) -> str:
+    """The caption's first words when ``--from`` was given but no run in it feeds this figure ("" without ``--from``).
+
+    Args:
+        ctx: the ``Context``; what: the kind of run the figure wanted, e.g. "RM-Bench bench".
+    """
+    return (f"No {what} run among --from, so this figure falls back to the token world. " if ctx.runs else "")
+
+
+def bench_condition(run) -> str:
+    """The condition a bench run's figure draws: the first that any method has (e.g. "default")."""
+    summary = run.results["summary"]
+    for by_c in summary.values():
+        for c in by_c:
+            return c
+    raise ValueError(f"--from {run.path}: results.json holds no scored condition")
+
+
+def _inside(model: Path, folder: Path) -> bool:
+    return model == folder or folder in model.parents
+
+
+def math_stages(runs: list) -> dict | None:
+    """Pair Table 3's eval-math runs into before / after RL by their model folders (the module's rule).
+
+    Args:
+        runs: ``Run``s of commands "eval-math" and "rl" (``runs_for(ctx, "table3_math")``).
+
+    Returns:
+        None when there is no eval-math run; else ``{"rl": Run, "base_model": str, "after_model": str or
+        None, "before": {format: Run}, "after": {format: Run}}``.
+
+    Raises:
+        ValueError: eval-math runs without exactly one rl run; an eval-math run whose model is neither the rl
+            run's base model nor inside its folder (named, with both paths); two runs of one format and stage;
+            after-RL runs of different checkpoints.
+    """
+    evals = [r for r in runs if r.command == "eval-math"]
+    rls = [r for r in runs if r.command == "rl"]
+    if not evals:
+        return None
+    if len(rls) != 1:
+        raise ValueError(f"Table 3 needs exactly one endorm rl run folder among --from to tell before from after "
+                         f"RL, got {len(rls)}{': ' + ', '.join(str(r.path) for r in rls) if rls else ''}")
+    rl = rls[0]
+    base, home = Path(rl.model).resolve(), rl.path.resolve()
+    out = {"rl": rl, "base_model": str(base), "after_model": None, "before": {}, "after": {}}
+    for r in evals:
+        model = Path(r.model).resolve()
+        stage = "after" if _inside(model, home) else "before" if model == base else None
+        if stage is None:
+            raise ValueError(f"--from {r.path}: eval-math of {model}, which is neither the rl run's base model "
+                             f"{base} nor inside the rl run folder {home}")
+        fmt = r.results.get("format") or r.meta.get("format")
+        if fmt in out[stage]:
+            raise ValueError(f"Table 3: two eval-math runs of {fmt} {stage} RL: {out[stage][fmt].path}, {r.path}")
+        if stage == "after" and out["after_model"] not in (None, str(model)):
+            raise ValueError(f"Table 3: after-RL eval-math runs of different models: {out['after_model']}, {model}")
+        out[stage][fmt] = r
+        out["after_model"] = str(model) if stage == "after" else out["after_model"]
+    return out
