@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from ._common import Context, Figure
+from ._common import Context, Figure  # noqa: F401 (Figure: re-exported, the type make_all returns)
 
 #: The order of ``index.md``: the theory first (Prop. 1, Thm. 1, Thm. 2, Sec. 4.3, shaping), then the paper's results.
 ORDER = ("proposition1", "theorem1", "horizon_scaling", "iteration", "shaping",
@@ -77,7 +77,8 @@ def make_all(out_dir, quick: bool = False, only=None, runs=(), seed: int = 0, pr
 
 
 def index_markdown(figures, ctx: Context) -> str:
-    """``index.md``: a heading, how it was made, then per figure its title, the image, the caption and the JSON link.
+    """``index.md``: a heading, how it was made, then per figure its title, the image, the caption and the JSON link;
+    last, links to the figures in ``ctx.out`` that this run did not remake (``--only`` into an earlier folder).
 
     Args:
         figures: the ``Figure`` list of ``make_all``; ctx: the ``Context`` they were made in.
@@ -94,4 +95,9 @@ def index_markdown(figures, ctx: Context) -> str:
     for f in figures:
         lines += [f"## {f.title}", "", f"![{f.title}]({f.png.name})", "", f.caption.strip(), "",
                   f"Numbers: [`{f.json.name}`]({f.json.name})", ""]
+    made = {f.name for f in figures}
+    older = [n for n in figure_modules() if n not in made and (ctx.out / f"{n}.png").is_file()]
+    if older:  # a rerun with --only: the other figures stay, from an earlier run with perhaps other settings
+        lines += ["## Figures of an earlier run", "", "Not remade by this run (`--only`); each JSON holds its own "
+                  "seed, settings and caption: " + ", ".join(f"[`{n}.png`]({n}.png)" for n in older) + ".", ""]
     return "\n".join(lines)

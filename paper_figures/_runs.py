@@ -78,11 +78,16 @@ def describe(path) -> Run:
         a ``Run`` (see its fields).
 
     Raises:
-        ValueError: one line naming the folder: missing, no ``run.json``, another command's folder, an
-            unfinished run (no ``results.json``), a bench run no figure draws from (e.g. RewardBench data, or
-            DSP without ``--domain-prompts``), or a demo run from an older endorm without the keys needed.
+        ValueError: one line naming the folder: missing, a file, no ``run.json``, another command's folder, an
+            rl or eval-math run whose ``run.json`` names no model, an unfinished run (no ``results.json``), a
+            bench run no figure draws from (e.g. RewardBench data, or DSP without ``--domain-prompts``) or
+            without what its figure reads (a scored condition; Table 2's ``dsp_matrix`` JSON), an eval-math run
+            on data Table 3 does not draw or without its numbers, or a demo run from an older endorm without
+            the keys needed.
     """
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--from {folder}: a file, not a run folder")
     if not folder.is_dir():
         raise ValueError(f"--from {folder}: no such folder")
     if not (folder / "run.json").is_file():
@@ -90,8 +95,10 @@ def describe(path) -> Run:
     meta = read_run_file(folder / "run.json", folder, "run.json")
     command = {"endorm rl": "rl"}.get(meta.get("command"), meta.get("command"))
     if command not in ("bench", "eval-math", "rl", "demo"):
-        raise ValueError(f"--from {folder}: holds the output of endorm {command}, not a run of endorm bench, "
-                         "eval-math, rl or demo")
+        what = f"holds the output of endorm {command}" if command else "its run.json names no command"
+        raise ValueError(f"--from {folder}: {what}, not a run of endorm bench, eval-math, rl or demo")
+    if command in ("rl", "eval-math") and not meta.get("model"):
+        raise ValueError(f"--from {folder}: the run.json of this endorm {command} run names no model")
     if command == "rl":
         return Run(folder, "rl", "table3_math", meta)
     if not (folder / "results.json").is_file():
@@ -99,6 +106,7 @@ def describe(path) -> Run:
                          f"same endorm {command} again to finish it)")
     results = read_run_file(folder / "results.json", folder, "results.json")
     if command == "eval-math":
+        _check_math_results(folder, results)
         return Run(folder, command, "table3_math", meta, results)
     if command == "demo":
         horizons = results.get("horizons")
@@ -110,8 +118,25 @@ def describe(path) -> Run:
     return Run(folder, command, _bench_figure(folder, meta, results), meta, results)
 
 
+def _check_math_results(folder: Path, results: dict) -> None:
+    """An eval-math ``results.json`` has a Table 3 format and the numbers ``table3_math`` draws, else a ValueError."""
+    from .table3_math import COLUMNS
+
+    fmt = results.get("format")
+    if fmt not in COLUMNS.values():
+        raise ValueError(f"--from {folder}: an endorm eval-math run on {fmt} data; Table 3 draws "
+                         f"{', '.join(COLUMNS.values())}")
+    lost = [k for k in ("problems", "k", "pass@1", "avg@k") if not isinstance(results.get(k), (int, float))]
+    if lost or not results["problems"]:
+        raise ValueError(f"--from {folder}: results.json lacks {', '.join(lost) or 'problems (0 problems)'}")
+
+
 def _bench_figure(folder: Path, meta: dict, results: dict) -> str:
-    """The figure a bench run feeds, from its data format (and, for DSP, its domain-prompt conditions)."""
+    """The figure a bench run feeds, from its data format (and, for DSP, its domain-prompt conditions).
+
+    Also checks what that figure reads: a scored condition in ``results.json``'s ``summary`` and, for Table 2,
+    the run's ``dsp_matrix_<method>.json`` (``dsp_method``).
+    """
     fmt = results.get("format", meta.get("format"))
     conditions = meta.get("conditions") or {}
     if fmt == "dsp" and set(conditions) == {"default"}:
@@ -119,7 +144,17 @@ def _bench_figure(folder: Path, meta: dict, results: dict) -> str:
     if fmt not in BENCH_FIGURES:
         raise ValueError(f"--from {folder}: an endorm bench run on {fmt} data; no figure draws from it (Figure 1: "
                          "multifaceted, Table 1: rm-bench, Table 2: dsp with --domain-prompts)")
-    return BENCH_FIGURES[fmt]
+    run = Run(folder, "bench", BENCH_FIGURES[fmt], meta, results)
+    bench_condition(run)
+    if run.figure == "table2_dsp":
+        name = f"dsp_matrix_{dsp_method(results['summary'])}.json"
+        read_run_file(folder / name, folder, name)
+    return run.figure
+
+
+def dsp_method(summary: dict) -> str:
+    """The method whose DSP matrix Table 2 draws: "endorm" when the bench run scored it, else its first method."""
+    return "endorm" if "endorm" in summary else next(iter(summary))
 
 
 def runs_for(ctx, figure: str) -> list:
@@ -174,10 +209,14 @@ def fallback_note(ctx, what: str) -> str:
 
 
 def bench_condition(run) -> str:
-    """The condition a bench run's figure draws: the first that any method has (e.g. "default")."""
-    summary = run.results["summary"]
-    for by_c in summary.values():
-        for c in by_c:
+    """The condition a bench run's figure draws: the first that any method has (e.g. "default").
+
+    Raises:
+        ValueError: ``results.json`` has no ``summary`` object, or no method in it has a scored condition.
+    """
+    summary = run.results.get("summary")
+    for by_c in (summary.values() if isinstance(summary, dict) else ()):
+        for c in (by_c if isinstance(by_c, dict) else ()):
             return c
     raise ValueError(f"--from {run.path}: results.json holds no scored condition")
 

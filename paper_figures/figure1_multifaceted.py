@@ -8,48 +8,14 @@ The paper prints no numbers for Figure 1 (it is a plot only), so only this run i
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ._common import COLORS, PALETTE, Context, Figure, pyplot, save, wilson_interval
+from ._common import COLORS, Context, Figure, draw_bars, pyplot, save, wilson_cell
 from ._world import LABEL as LABEL_WORLD
 
 NAME = "figure1_multifaceted"
 TITLE = "Figure 1: accuracy per domain and method"
 PAPER_NOTE = ("The paper prints no numbers for Figure 1 (it is a plot only), so only this run is drawn; "
-              "compare its shape (EndoRM against the judges per domain) with the paper's plot.")
+              "compare its shape (EndoRM against the other methods, per domain) with the paper's plot.")
 WORLD_METHODS = {"endorm": "EndoRM", "unigram": "unigram baseline", "length": "length baseline"}
-
-
-def draw_bars(ax, groups: list, series: dict, width: float | None = None, scale: float = 1.0,
-              n_labels: bool = True) -> None:
-    """Grouped bars with asymmetric intervals and an "n=" label above each bar (shared by the result figures).
-
-    Args:
-        ax: the matplotlib axes; groups: the x tick labels, G str.
-        series: ``{label: [cell or None] * G}``, a cell ``{"value", "low", "high" (None: no interval), "n"}``;
-            None draws no bar.
-        width: bar width (default 0.8 / len(series)); scale: multiplies every value (100: percent).
-        n_labels: print ``n=<n>`` above each bar that has an n.
-    """
-    width = width or 0.8 / max(len(series), 1)
-    for k, (label, cells) in enumerate(series.items()):
-        x = np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width
-        y = np.array([scale * c["value"] if c else np.nan for c in cells], float)
-        err = np.array([[scale * (c["value"] - c["low"]), scale * (c["high"] - c["value"])]
-                        if c and c.get("low") is not None else [0.0, 0.0] for c in cells], float).T
-        ax.bar(x, y, width, yerr=err if err.any() else None, capsize=2, label=label, color=PALETTE[k % len(PALETTE)])
-        for xi, yi, c in zip(x, y, cells):
-            if n_labels and c and c.get("n") is not None and np.isfinite(yi):
-                top = scale * c["high"] if c.get("high") is not None else yi
-                ax.annotate(f"n={c['n']}", (xi, top), xytext=(0, 3), textcoords="offset points", ha="center",
-                            va="bottom", fontsize=6, rotation=90)
-    ax.set_xticks(range(len(groups)), groups, rotation=15 if len(groups) > 4 else 0)
-
-
-def wilson_cell(value: float, n: int) -> dict:
-    """``{"value", "low", "high", "n"}``: a proportion and its Wilson 95% interval (k = value x n, may be fractional)."""
-    lo, hi = wilson_interval(value * n, n)
-    return {"value": value, "low": lo, "high": hi, "n": n}
 
 
 def from_bench(run) -> dict:
@@ -136,3 +102,9 @@ def make(ctx: Context) -> Figure:
     ax.set_title(title + "\nerror bars: Wilson 95%; the paper prints no numbers for Figure 1", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     return save(fig, ctx, NAME, title, note + caption(nums), {**nums, "paper": None, "paper_note": PAPER_NOTE})
+
+
+if __name__ == "__main__":
+    from ._common import module_main
+
+    raise SystemExit(module_main(NAME))

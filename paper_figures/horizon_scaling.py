@@ -1,7 +1,8 @@
 """Theorem 2 figure: exact gap_BC ~ H^2 versus gap_RL ~ H on the compounding family, with the bounds.
 
-    python -m endorm.paper_figures.horizon_scaling --out figures [--quick]
+    python -m endorm.paper_figures.horizon_scaling --out figures [--quick] [--seed N]
 
+(that is ``endorm figures --only horizon_scaling``)
 writes ``horizon_scaling.png`` (log-log gaps and bounds, the regime where RL wins shaded; local slopes)
 and ``horizon_scaling.json`` (``HorizonScaling.to_dict()`` plus local slopes and the crossover).
 """
@@ -126,12 +127,6 @@ def make(ctx: Context) -> Figure:
 
 
 if __name__ == "__main__":
-    import argparse
-    from pathlib import Path
+    from ._common import module_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    print(make(Context(Path(a.out), quick=a.quick, seed=a.seed)).png)
+    raise SystemExit(module_main(NAME))

@@ -1,7 +1,8 @@
 """Section 4.3 figure: three readings of "run RL on the model's own endogenous reward, then repeat".
 
-    python -m endorm.paper_figures.iteration --out figures [--quick]
+    python -m endorm.paper_figures.iteration --out figures [--quick] [--seed N]
 
+(that is ``endorm figures --only iteration``)
 writes ``iteration.png`` (unregularized: actions changed per iteration; soft RL with the same alpha: distance to
 pi_hat; KL-regularized: fitted exponent of pi_hat against (1 + alpha/beta)^k, and the entropy left) and
 ``iteration.json`` (every number drawn, per instance and iteration).
@@ -172,7 +173,8 @@ def make(ctx: Context) -> Figure:
     ent_left = {b: float(np.mean([row[-1] / row[0] for row in d["entropy"]])) for b, d in r["kl"].items()}
     caption = (
         f"Three readings of 'RL on the model's own endogenous reward, then extract again', on {n} random "
-        f"prefix trees (`endorm.tabular.random_instances(seed={ctx.seed})`: 2 prompts, {_ranges(r)}), k = 1..{r['iterations']} iterations, exact (no sampling, no intervals). (a) Unregularized "
+        f"prefix trees (`endorm.tabular.random_instances(seed={ctx.seed})`: 2 prompts, {_ranges(r)}), "
+        f"k = 1..{r['iterations']} iterations, exact (no sampling, no intervals). (a) Unregularized "
         f"RL (argmax; its policy is re-encoded as logits +-{DETERMINISTIC_LOGIT:g}): step 1 moves to the MAP "
         f"response of pi_hat ({sum(r['unregularized_not_map'])} prompts where it does not; it changes the action "
         f"at {ch[:, 0].mean():.0%} of states on average); later steps change "
@@ -189,12 +191,6 @@ def make(ctx: Context) -> Figure:
 
 
 if __name__ == "__main__":
-    import argparse
-    from pathlib import Path
+    from ._common import module_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    print(make(Context(Path(a.out), quick=a.quick, seed=a.seed)).png)
+    raise SystemExit(module_main(NAME))

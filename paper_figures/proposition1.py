@@ -1,7 +1,8 @@
 """Proposition 1 figure: gradient ascent on the inverse soft-Q objective J converges to the behaviour-cloning policy.
 
-    python -m endorm.paper_figures.proposition1 --out figures [--quick]
+    python -m endorm.paper_figures.proposition1 --out figures [--quick] [--seed N]
 
+(that is ``endorm figures --only proposition1``)
 writes ``proposition1.png`` (J(f_BC) - J(Q_k) and TV(pi_Q, pi_BC) against ascent steps, one line per random start)
 and ``proposition1.json`` (the instance's seed and parameters, the demonstrations' seed, every point drawn).
 """
@@ -90,7 +91,8 @@ def _draw(r):
            title=f"(a) J rises to its maximum J(f_BC) = {r['J_bc']:.4f}")
     tx.set(ylabel=r"max over visited states of TV($\pi_{Q_k}$, $\pi_{BC}$)", title="(b) the policy becomes BC's")
     tx.legend(fontsize=7, loc="upper right", ncol=2)
-    fig.suptitle(f"{TITLE}\n(n = {r['n_demos']} demonstrations, {r['n_starts']} random starts; grey: 1e-15)",
+    fig.suptitle(f"{TITLE}\n(n = {r['n_demos']} demonstrations, {r['n_starts']} random starts; "
+                 "grey dotted line: 1e-15, float64 rounding)",
                  fontsize=10)
     fig.tight_layout()
     return fig
@@ -121,17 +123,12 @@ def make(ctx: Context) -> Figure:
         f"{r['checkpoints'][-1]} steps) and is never negative beyond rounding (min {r['min_gap']:.1e}): f_BC is the "
         f"maximizer, as Prop. 1 says. "
         f"(b) The largest TV between softmax(Q_k/alpha) and pi_BC over the visited states falls to "
-        f"{r['final_tv']:.1e}. Values at or below {FLOOR:g} are drawn at {FLOOR:g}.")
+        f"{r['final_tv']:.1e}. Grey dotted line: 1e-15, the scale of float64 rounding; values at or below "
+        f"{FLOOR:g} are drawn at {FLOOR:g}.")
     return save(_draw(r), ctx, NAME, TITLE, caption, r)
 
 
 if __name__ == "__main__":
-    import argparse
-    from pathlib import Path
+    from ._common import module_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    print(make(Context(Path(a.out), quick=a.quick, seed=a.seed)).png)
+    raise SystemExit(module_main(NAME))

@@ -1,7 +1,8 @@
 """Reward-shaping figure: r + Phi(s) - Phi(s') leaves optimal policies unchanged and shifts values by E[Phi(s_1)].
 
-    python -m endorm.paper_figures.shaping --out figures [--quick]
+    python -m endorm.paper_figures.shaping --out figures [--quick] [--seed N]
 
+(that is ``endorm figures --only shaping``)
 writes ``shaping.png`` (policy change under shaping; measured against predicted value shift; its error) and
 ``shaping.json`` (every case: instance, potential scale, measured and predicted numbers).
 """
@@ -125,12 +126,6 @@ def make(ctx: Context) -> Figure:
 
 
 if __name__ == "__main__":
-    import argparse
-    from pathlib import Path
+    from ._common import module_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    print(make(Context(Path(a.out), quick=a.quick, seed=a.seed)).png)
+    raise SystemExit(module_main(NAME))

@@ -9,9 +9,9 @@ the unigram and the length baseline, with Wilson 95% intervals.
 """
 from __future__ import annotations
 
-from ._common import COLORS, Context, Figure, pyplot, save
+from ._common import COLORS, Context, Figure, draw_bars, pyplot, save, wilson_cell
 from ._world import LABEL
-from .figure1_multifaceted import WORLD_METHODS, draw_bars, wilson_cell
+from .figure1_multifaceted import WORLD_METHODS
 
 NAME = "table1_rmbench"
 TITLE = "Table 1: RM-Bench accuracy"
@@ -141,3 +141,9 @@ def make(ctx: Context) -> Figure:
     title = f"{TITLE}: paper vs this run" + ("" if run else f" ({LABEL})")
     fig.suptitle(title)
     return save(fig, ctx, NAME, title, note + caption(nums, paper), {"paper": paper, "run": nums})
+
+
+if __name__ == "__main__":
+    from ._common import module_main
+
+    raise SystemExit(module_main(NAME))

@@ -47,10 +47,10 @@ def from_bench(run) -> dict:
     """
     from endorm.llm.bench import tables as T
 
-    from ._runs import read_run_file
+    from ._runs import dsp_method, read_run_file
 
     summary = run.results["summary"]
-    method = "endorm" if "endorm" in summary else next(iter(summary))
+    method = dsp_method(summary)
     mat = read_run_file(run.path / f"dsp_matrix_{method}.json", run.path, f"dsp_matrix_{method}.json")
     subsets = lambda c: summary[method].get(c, {}).get("subsets", {})  # noqa: E731
     cells = [[subsets(r).get(c) for c in mat["cols"]] for r in mat["rows"]]
@@ -154,3 +154,9 @@ def make(ctx: Context) -> Figure:
     numbers = {"paper": {**paper, **diagonal_summary(paper["percent"])},
                "run": {**nums, **diagonal_summary(nums["percent"])}}
     return save(fig, ctx, NAME, title, note + caption(nums, paper), numbers)
+
+
+if __name__ == "__main__":
+    from ._common import module_main
+
+    raise SystemExit(module_main(NAME))

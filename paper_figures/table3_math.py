@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import COLORS, Context, Figure, pyplot, save, wilson_interval
+from ._common import COLORS, Context, Figure, draw_bars, pyplot, save, wilson_interval
 from ._world import LABEL
-from .figure1_multifaceted import draw_bars
 
 NAME = "table3_math"
 TITLE = "Table 3: before / after RL on the endogenous reward"
@@ -114,7 +113,8 @@ def caption(nums: dict, paper: dict) -> str:
     return head + (
         f"Right, **this run** ({LABEL}): {nums['world_source']}. True return under r* per world domain of the BC model "
         f"sampled at temperature 1 before and after GRPO on its own endogenous reward ({nums['rl']['steps']} steps, "
-        f"beta {nums['rl']['beta']}, {nums['rl']['n_seeds']} seed(s)); Monte Carlo means of n samples per domain, "
+        f"beta {nums['rl']['beta']}, {nums['rl']['n_seeds']} seed(s)); Monte Carlo means of n = "
+        f"{nums['before'][nums['columns'][0]]['n']} samples per domain and stage (n above the bars), "
         "error bars 95% normal intervals (mean +- 1.96 s.e.); markers: the expert's (x) and the hard optimum's (-) "
         "exact returns; Avg = mean over domains. Units are reward units (not accuracy). Look for after > before "
         "(Theorem 2: RL on r_hat removes the compounding error of imitation).")
@@ -171,3 +171,9 @@ def make(ctx: Context) -> Figure:
     title = f"{TITLE}: paper vs this run" + ("" if run else f" ({LABEL})")
     fig.suptitle(title)
     return save(fig, ctx, NAME, title, note + caption(nums, paper), {"paper": paper, "run": nums})
+
+
+if __name__ == "__main__":
+    from ._common import module_main
+
+    raise SystemExit(module_main(NAME))

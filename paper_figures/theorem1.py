@@ -1,7 +1,8 @@
 """Theorem 1 figure: preference TV against its pairwise (middle) and uniform (outer) bounds, every pair, exactly.
 
-    python -m endorm.paper_figures.theorem1 --out figures [--quick]
+    python -m endorm.paper_figures.theorem1 --out figures [--quick] [--seed N]
 
+(that is ``endorm figures --only theorem1``)
 writes ``theorem1.png`` (TV vs middle bound, log-log, with y = x; tightness histograms) and ``theorem1.json``
 (every point, with the seed and parameters of its instance so that ``preference_tv`` recomputes it).
 """
@@ -120,12 +121,6 @@ def make(ctx: Context) -> Figure:
 
 
 if __name__ == "__main__":
-    import argparse
-    from pathlib import Path
+    from ._common import module_main
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    print(make(Context(Path(a.out), quick=a.quick, seed=a.seed)).png)
+    raise SystemExit(module_main(NAME))

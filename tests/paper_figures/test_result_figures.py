@@ -2,6 +2,8 @@
 bench` / `eval-math` / `rl` / `demo`, the paper's numbers beside them, and the errors for folders they cannot use."""
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -49,6 +51,18 @@ def _json(path, obj):
                 _json(d / "results.json", {"format": "dsp"})), "dsp without --domain-prompts"),
     (lambda d: (_json(d / "run.json", {"command": "demo"}), _json(d / "results.json", {"horizons": {"12": {}}})),
      "older endorm demo"),
+    (lambda d: (d.parent.mkdir(parents=True, exist_ok=True), d.write_text("x")), "a file, not a run folder"),
+    (lambda d: _json(d / "run.json", {"foo": 1}), "its run.json names no command"),
+    (lambda d: _json(d / "run.json", {"command": "endorm rl"}), "names no model"),
+    (lambda d: (_json(d / "run.json", {"command": "eval-math", "model": "/m"}), _json(d / "results.json", {})),
+     "eval-math run on None data"),
+    (lambda d: (_json(d / "run.json", {"command": "eval-math", "model": "/m"}),
+                _json(d / "results.json", {"format": "amc", "problems": 4, "k": 2, "pass@1": 0.5})), "lacks avg@k"),
+    (lambda d: (_json(d / "run.json", {"command": "bench"}), _json(d / "results.json", {"format": "rm-bench"})),
+     "holds no scored condition"),
+    (lambda d: (_json(d / "run.json", {"command": "bench", "conditions": {"academy": "x"}}),
+                _json(d / "results.json", {"format": "dsp", "summary": {"endorm": {"academy": {}}}})),
+     "dsp_matrix_endorm.json cannot be read"),
 ])
 def test_describe_names_the_folder_in_one_line(tmp_path, setup, msg):
     d = tmp_path / "run"
@@ -66,6 +80,46 @@ def test_cli_refuses_a_non_run_folder_before_writing_anything(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not an endorm run folder" in err[0] and str(tmp_path / "mine") in err[0]
     assert not out.exists()
+
+
+def test_cli_refuses_a_bench_run_without_its_numbers_before_writing_anything(tmp_path, capsys):
+    """A bench run folder without a summary was a KeyError traceback after Figure 1 had been written."""
+    run = _json(tmp_path / "rmb" / "run.json", {"command": "bench"})
+    _json(run / "results.json", {"format": "rm-bench"})
+    out = tmp_path / "figs"
+    assert cli.main(["figures", "--quick", "--out", str(out), "--from", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds no scored condition" in err[0] and str(run) in err[0]
+    assert not out.exists()
+
+
+def test_module_entry_point_of_a_result_figure_refuses_a_user_folder(tmp_path):
+    """``python -m endorm.paper_figures.table1_rmbench`` is ``endorm figures --only table1_rmbench``: the same
+    refusal of a folder holding the user's files (it used to do nothing for result figures and to write anywhere
+    for theory figures)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    res = subprocess.run([sys.executable, "-m", "endorm.paper_figures.table1_rmbench", "--out", str(tmp_path),
+                          "--quick"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "holds no endorm figures output" in res.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_method_has_one_colour_in_every_panel():
+    """Table 1's paper panel lists GenRM-Pairwise before -Pointwise, a bench run the other way round."""
+    import matplotlib.colors as mc
+
+    from endorm.paper_figures._common import METHOD_COLORS, draw_bars, pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2)
+    cell = {"value": 0.5, "low": None, "high": None, "n": None}
+    for ax, order in zip(axes, (["GenRM-Pairwise", "GenRM-Pointwise"], ["GenRM-Pointwise", "GenRM-Pairwise"])):
+        draw_bars(ax, ["Chat"], {m: [cell] for m in order})
+    colours = [{c.get_label(): c.patches[0].get_facecolor() for c in ax.containers} for ax in axes]
+    plt.close(fig)
+    assert colours[0] == colours[1]
+    assert colours[0]["GenRM-Pairwise"] != colours[0]["GenRM-Pointwise"]
+    assert mc.to_hex(colours[0]["GenRM-Pairwise"]) == METHOD_COLORS["GenRM-Pairwise"].lower()
 
 
 # ----------------------------------------------------------------------------- bench runs -> Figure 1, Tables 1-2

@@ -4,6 +4,7 @@ formulas)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,6 @@ import pytest
 import endorm.tabular as T
 from endorm import paper_figures
 from endorm.paper_figures import horizon_scaling as hs
-from endorm.paper_figures import shaping
 from endorm.tabular import brute
 from endorm.tabular import random_instances, shaped_reward
 
@@ -166,3 +166,13 @@ def test_module_entry_point(tmp_path):
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "shaping.png").read_bytes()[:8] == PNG
     assert json.loads((tmp_path / "shaping.json").read_text())["quick"] is True
+
+
+def test_a_rerun_with_only_keeps_the_other_figures_in_the_index(made, tmp_path):
+    out = tmp_path / "figs"
+    shutil.copytree(made[0], out)
+    paper_figures.make_all(out, quick=True, only=["horizon_scaling"], seed=1)
+    index = (out / "index.md").read_text()
+    assert "(seed 1)" in index and index.count("![") == 1
+    older = index.split("## Figures of an earlier run", 1)[1]
+    assert all(f"]({n}.png)" in older for n in THEORY if n != "horizon_scaling") and "horizon_scaling" not in older

@@ -52,5 +52,5 @@ def register(sub) -> None:
     f.add_argument("--seed", type=SEED, default=0, help="seed of the random instances and the token world (default 0)")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
     names = sorted(m.name for m in pkgutil.iter_modules(paper_figures.__path__) if not m.name.startswith("_"))
-    f.add_argument("--only", nargs="*", metavar="NAME", help=f"only these figures, among: {', '.join(names)}")
+    f.add_argument("--only", nargs="+", metavar="NAME", help=f"only these figures, among: {', '.join(names)}")
     f.set_defaults(func=run)
