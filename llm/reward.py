@@ -11,12 +11,11 @@ the position before y_t) and V(s_t) = alpha * logsumexp(f_t / alpha):
 The same quantities as ``endorm.tabular`` (``endogenous_reward``, ``outcome_reward``,
 ``discounted_score``); tests check them against it on a tiny model's whole prefix tree.
 
-Memory: the LM head is applied to the final hidden states in chunks of positions, in
-float32 (the head's weight is cast to float32 once), so no [batch, length, vocab]
-float32 tensor ever exists. Logit soft-capping (``final_logit_softcapping``) and
-``logit_scale`` in the model config are applied as the model itself would.
-
-Shared prompts (``share_prompt=True``, the default): see ``endorm.llm.prefix``.
+Memory: the LM head runs on the final hidden states in chunks of positions, in float32 (its weight
+cast once) or, ``head_dtype="model"``, in the model's dtype; V is a float32 logsumexp taken a few rows
+at a time (``soft_values``), so no [batch, length, vocab] tensor, nor a float32 copy of a bfloat16
+chunk, exists. ``final_logit_softcapping`` and ``logit_scale`` are applied as the model does.
+Identical items once, shared prefixes once (``share_prompt``): see ``endorm.llm.prefix``.
 """
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from endorm.formulas import appendix_c_score, check_alpha, check_weights, token_quantities
 
-from .base import FromPretrained, PointwiseCompare, as_batch, context_length, ensure_pad_token, length_batches
+from .base import FromPretrained, PointwiseCompare, as_batch, context_length, ensure_pad_token
 from .options import RewardOptions
 from .prefix import SharedPromptMixin
 from .templates import Encoded, check_template, default_template, encode
@@ -179,9 +178,9 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
     def token_rewards_from_ids(self, encoded) -> list:
         """Like ``token_rewards`` for pre-tokenized items: ``Encoded`` or (context_ids, response_ids).
 
-        Items are sorted by length into batches of ``batch_size``; items whose ids before the response are
-        identical run their common prefix once (``share_prompt``; module docstring). Tokens after the
-        response are dropped.
+        Identical items are scored once; items sharing a long enough prefix of ids run it once
+        (``share_prompt``; the cost rule of ``endorm.llm.prefix``); the others are sorted by length into
+        batches of ``batch_size``. Tokens after the response are dropped.
 
         Args:
             encoded: a sequence of ``Encoded`` (``input_ids`` [length], response ``[start, end)``) or of
@@ -200,18 +199,15 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         items = [e if isinstance(e, Encoded) else
                  Encoded(list(e[0]) + list(e[1]), len(e[0]), len(e[0]) + len(e[1])) for e in encoded]
         items = [self._fit(i, e) for i, e in enumerate(items)]
-        groups, alone = self._prompt_groups(items)
-        batches = [[alone[k] for k in b] for b in length_batches([len(items[i].input_ids) for i in alone],
-                                                                   self.batch_size)]
-        jobs = [(self._forward, b) for b in batches] + [(self._forward_shared, g) for g in groups]
+        jobs, rep = self._plan(items)
         show = self.progress if self.progress is not None else len(jobs) > 4
-        out = [None] * len(items)
+        stats = [None] * len(items)
         from tqdm import tqdm
 
         for forward, batch in tqdm(jobs, desc="scoring", unit="batch", disable=not show):
-            for i, stats in zip(batch, forward([items[i] for i in batch], batch)):
-                out[i] = self._finish(items[i], *stats)
-        return out
+            for i, s in zip(batch, forward([items[i] for i in batch], batch)):
+                stats[i] = s
+        return [self._finish(e, *stats[rep[i]]) for i, e in enumerate(items)]
 
     # ------------------------------------------------------------------ internals
     def _fit(self, i: int, e: Encoded) -> Encoded:
@@ -220,7 +216,8 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
             raise ValueError(f"item {i}: empty response")
         if e.start < 1:
             raise ValueError(f"item {i}: the response needs at least one context token before it")
-        vocab = self._vocab_size()
+        head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        vocab = int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
         bad = next((t for t in e.input_ids[:e.end] if not 0 <= int(t) < vocab), None)
         if bad is not None:
             raise ValueError(f"item {i}: token id {bad} is outside the model's vocabulary of {vocab}")
@@ -236,11 +233,6 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
                              f"context of {self.max_length} (with one context token)")
         drop = len(ids) - self.max_length
         return Encoded(ids[drop:], e.start - drop, e.end - drop, e.token_text)
-
-    def _vocab_size(self) -> int:
-        """Rows of the LM head (the ids the model can read and score)."""
-        head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
-        return int(head.weight.shape[0]) if head is not None else int(self.model.config.vocab_size)
 
     def _lm_head(self):
         """(weight [vocab, hidden], bias [vocab] or None, final_logit_softcapping, logit_scale); built once.
@@ -259,21 +251,15 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         return self._head
 
     def _head_into(self, hk, buf):
-        """float32 logits [rows, vocab] (alpha*nats) of hidden states ``hk`` [rows, hidden], written into ``buf[:rows]``.
+        """Logits [rows, vocab] of hidden states ``hk`` [rows, hidden] in the head's dtype, into ``buf[:rows]``.
 
-        Bias, ``logit_scale`` and ``final_logit_softcapping`` are applied as the model does. Returns the view.
+        Bias, ``logit_scale`` and ``final_logit_softcapping`` applied as the model does. Returns the view.
         """
         import torch
-        import torch.nn.functional as F
 
         w, bias, softcap, scale = self._lm_head()
         out = buf[:hk.shape[0]]
-        if w.dtype == torch.float32:
-            torch.mm(hk.to(torch.float32), w.t(), out=out)
-            if bias is not None:
-                out += bias
-        else:
-            out.copy_(F.linear(hk.to(w.dtype), w, bias))
+        torch.mm(hk.to(w.dtype), w.t(), out=out) if bias is None else torch.addmm(bias, hk.to(w.dtype), w.t(), out=out)
         if scale is not None:
             out.mul_(scale)
         if softcap is not None:
@@ -293,7 +279,7 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
 
         n = ids.shape[1]
         ref = self.model(input_ids=ids, use_cache=False).logits[0, :n].to(torch.float32)
-        ours = self._head_into(hidden[:n], torch.empty_like(ref))
+        ours = self._head_into(hidden[:n], torch.empty_like(ref, dtype=self._lm_head()[0].dtype)).float()
         exact = next(self.model.parameters()).dtype == torch.float32 or self.head_dtype == "model"
         tol = (1e-3 if exact else 5e-2) * (1.0 + float(ref.abs().max()))
         err = float((ours - ref).abs().max())
@@ -340,11 +326,11 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         """The base model (``model.<base_model_prefix>``): final hidden states, no LM head."""
         return getattr(self.model, self.model.base_model_prefix)
 
-    # ------------------------------------------------------------------ the LM head on the rows
     def _stats(self, h, items, indices):
         """Per item: (f_t[y_t] [n], V(s_t) [n+1]), float64 alpha*nats, from its rows of ``h`` [sum(n+1), hidden].
 
-        The head runs on chunks of rows into one float32 buffer [chunk, vocab] of ``chunk_mb`` MiB.
+        The head runs on chunks of rows into one buffer [chunk, vocab] of ``chunk_mb`` MiB in the head's dtype;
+        V in float32 (``soft_values``).
 
         Raises:
             ValueError: non-finite logits (``item i: the model produced non-finite logits (at response token t)``).
@@ -352,23 +338,16 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         import torch
 
         device = h.device
-        targets = []
-        for e in items:
-            targets += e.input_ids[e.start:e.end] + [-1]
+        targets = [t for e in items for t in list(e.input_ids[e.start:e.end]) + [-1]]
         w = self._lm_head()[0]
         tgt = torch.tensor(targets, device=device)
-        lse = torch.empty(len(targets), dtype=torch.float64, device=device)
-        sel = torch.empty(len(targets), dtype=torch.float64, device=device)
-        step = max(1, int(self.chunk_mb * 2**20 // (4 * w.shape[0])))
-        buf = torch.empty((min(step, len(targets)), w.shape[0]), dtype=torch.float32, device=device)
+        lse, sel = (torch.empty(len(targets), dtype=torch.float64, device=device) for _ in range(2))
+        step = max(1, int(self.chunk_mb * 2**20 // (4 * w.shape[0])))  # rows of a float32 chunk_mb, any dtype
+        buf = torch.empty((min(step, len(targets)), w.shape[0]), dtype=w.dtype, device=device)
         for k in range(0, len(targets), step):
             out = self._head_into(h[k:k + step], buf)  # one reused buffer: no [batch, length, vocab]
             sel[k:k + step] = out.gather(1, tgt[k:k + step].clamp(min=0)[:, None])[:, 0].double()
-            if self.alpha != 1.0:
-                out.div_(self.alpha)
-            mx = out.amax(dim=1, keepdim=True)
-            mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))  # as torch.logsumexp does
-            lse[k:k + step] = self.alpha * (mx[:, 0] + out.sub_(mx).exp_().sum(dim=1).log()).double()
+            lse[k:k + step] = soft_values(out, self.alpha)
         lse, sel = lse.cpu().numpy(), sel.cpu().numpy()
         bad = ~(np.isfinite(lse) & np.isfinite(sel))
         out, k = [], 0
@@ -390,3 +369,30 @@ class EndogenousReward(SharedPromptMixin, FromPretrained, PointwiseCompare):
         ids = e.input_ids[e.start:e.end]
         tokens = list(e.token_text) if e.token_text else [self.tokenizer.decode([t]) for t in ids]
         return TokenRewards(list(ids), tokens, rewards, log_probs, values[:n].copy(), next_value, score)
+
+
+def soft_values(logits, alpha: float, block_mb: float = 64.0):
+    """V = alpha * logsumexp(f / alpha) per row in float32, a block of rows at a time (Eq. 9); overwrites ``logits``.
+
+    Args:
+        logits: f [rows, vocab] (alpha*nats), float32 or the model's dtype; alpha: the temperature, > 0.
+        block_mb: float32 MiB per block: a low-precision chunk is upcast a block at a time. Small
+            blocks (2 MiB, in cache) ran 9x slower on 2 CPU threads than whole 64 MiB chunks (per-op cost).
+
+    Returns:
+        float64 [rows], within float32 rounding (~1e-6 relative) of float64 on the same logits.
+    """
+    import torch
+
+    rows, vocab = logits.shape
+    blk = max(1, int(block_mb * 2**20 // (4 * vocab)))
+    out = torch.empty(rows, dtype=torch.float64, device=logits.device)
+    up = None if logits.dtype == torch.float32 else torch.empty((min(blk, rows), vocab), device=logits.device)
+    for r in range(0, rows, blk):
+        t = logits[r:r + blk] if up is None else up[:min(blk, rows - r)].copy_(logits[r:r + blk])
+        if alpha != 1.0:
+            t.div_(alpha)
+        mx = t.amax(dim=1, keepdim=True)
+        mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))  # as torch.logsumexp does
+        out[r:r + blk] = alpha * (mx[:, 0] + t.sub_(mx).exp_().sum(dim=1).log()).double()
+    return out

@@ -56,8 +56,11 @@ def build_method(name: str, model, tokenizer, **endorm_kwargs):
     return cls(model, tokenizer, **batch)
 
 
-def score_chunk(method: str, rm, records, system) -> list:
+def score_chunk(method: str, rm, records, system, cache=None) -> list:
     """Score every response of ``records`` in one batched call; one result dict per record.
+
+    Each distinct (system, prompt, response) -- for "pairwise" each distinct (system, prompt, first,
+    second) -- is scored once, and not at all when ``cache`` already holds it.
 
     Args:
         method: the method's name; "pairwise" calls ``rm.compare`` on every (chosen i, rejected j)
@@ -65,36 +68,37 @@ def score_chunk(method: str, rm, records, system) -> list:
         rm: the reward model (``build_method``).
         records: the PairRecords of the chunk.
         system: ``system(record) -> system prompt or None``.
+        cache: None, or a dict {item digest: score} kept across chunks (filled here); the digest is
+            the SHA-1 of JSON [system, prompt, response(s)].
 
     Returns:
         ``[{"chosen": [n_chosen], "rejected": [n_rejected]}]`` (scores, floats) or, for "pairwise",
         ``[{"prefs": [n_chosen][n_rejected]}]`` with prefs[i][j] = P(chosen i better than rejected j).
     """
-    if method == "pairwise":
-        prompts, first, second, where = [], [], [], []
-        for k, r in enumerate(records):
-            for i, c in enumerate(r.chosen):
-                for j, x in enumerate(r.rejected):
-                    prompts.append(r.prompt)
-                    first.append(x)
-                    second.append(c)
-                    where.append((k, i, j))
-        p = rm.compare(prompts, first, second, [system(r) for r in records for _ in r.chosen for _ in r.rejected])
-        prefs = [[[None] * len(r.rejected) for _ in r.chosen] for r in records]
-        for (k, i, j), v in zip(where, p):
-            prefs[k][i][j] = float(v)
-        return [{"prefs": m} for m in prefs]
-    prompts, responses, systems = [], [], []
-    for r in records:
-        for x in r.chosen + r.rejected:
-            prompts.append(r.prompt)
-            responses.append(x)
-            systems.append(system(r))
-    scores, out, k = rm.score(prompts, responses, systems), [], 0
+    cache = {} if cache is None else cache
+    if method == "pairwise":  # (system, prompt, first = rejected j, second = chosen i)
+        items = [(system(r), r.prompt, x, c) for r in records for c in r.chosen for x in r.rejected]
+    else:
+        items = [(system(r), r.prompt, x) for r in records for x in r.chosen + r.rejected]
+    keys = [hashlib.sha1(json.dumps(it, ensure_ascii=False).encode()).digest() for it in items]
+    new = {}
+    for k, it in zip(keys, items):
+        if k not in cache:
+            new.setdefault(k, it)
+    if new:
+        s, p, *rest = zip(*new.values())
+        s, p, rest = list(s), list(p), [list(x) for x in rest]
+        got = rm.compare(p, rest[0], rest[1], s) if method == "pairwise" else rm.score(p, rest[0], s)
+        cache.update(zip(new, (float(v) for v in got)))
+    scores, out, k = [cache[key] for key in keys], [], 0
     for r in records:
         n, m = len(r.chosen), len(r.rejected)
-        out.append({"chosen": [float(s) for s in scores[k:k + n]], "rejected": [float(s) for s in scores[k + n:k + n + m]]})
-        k += n + m
+        if method == "pairwise":
+            out.append({"prefs": [scores[k + i * m:k + (i + 1) * m] for i in range(n)]})
+            k += n * m
+        else:
+            out.append({"chosen": scores[k:k + n], "rejected": scores[k + n:k + n + m]})
+            k += n + m
     return out
 
 
@@ -108,8 +112,17 @@ def record_hash(r) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _system_of(sys_prompt):
+    """``system(record)``: the condition's system prompt, or the record's own where it is None."""
+    return lambda r: r.system if sys_prompt is None else sys_prompt
+
+
 def run_scoring(records, methods: dict, out_path: Path, conditions: dict, chunk: int = 16, progress=True) -> int:
     """Score every (condition, method, record) not yet in ``out_path``; return how many were scored.
+
+    Only unique work runs: across all conditions and records, each distinct (system, prompt, response)
+    is scored once per method (``score_chunk``'s cache) and each distinct judge prompt runs once (the
+    judges' ``memo``, set for the run); the lines on file are as if every record were scored alone.
 
     Args:
         records: the ``PairRecord``s this process scores.
@@ -138,23 +151,25 @@ def run_scoring(records, methods: dict, out_path: Path, conditions: dict, chunk:
     hashes = {r.id: record_hash(r) for r in records}
     todo = [(c, m, r) for c in conditions for m in methods for r in records if (c, m, r.id, hashes[r.id]) not in done]
     bar = tqdm(total=len(todo), desc="bench", unit="item", disable=not progress)
-    with open(out_path, "a", encoding="utf-8") as fh:
-        for c in conditions:
-            sys_prompt = conditions[c]
-
-            def system(r, s=sys_prompt):
-                return r.system if s is None else s
-
-            for m, rm in methods.items():
+    caches = {m: {} for m in methods}  # unique work: each item of a method is scored once in the run
+    memos = {m: rm for m, rm in methods.items() if getattr(rm, "memo", 0) is None}  # judges: each prompt once
+    for rm in memos.values():
+        rm.memo = {}
+    try:
+        with open(out_path, "a", encoding="utf-8") as fh:
+            for c, m in ((c, m) for c in conditions for m in methods):
                 mine = [r for (cc, mm, r) in todo if cc == c and mm == m]
                 for k in range(0, len(mine), chunk):
                     part = mine[k:k + chunk]
-                    for r, res in zip(part, score_chunk(m, rm, part, system)):
-                        fh.write(json.dumps({"id": r.id, "method": m, "condition": c, "hash": hashes[r.id], **res})
-                                 + "\n")
+                    res = score_chunk(m, methods[m], part, _system_of(conditions[c]), caches[m])
+                    fh.writelines(json.dumps({"id": r.id, "method": m, "condition": c, "hash": hashes[r.id], **d})
+                                  + "\n" for r, d in zip(part, res))
                     fh.flush()
                     os.fsync(fh.fileno())
                     bar.update(len(part))
+    finally:
+        for rm in memos.values():
+            rm.memo = None
     bar.close()
     return len(todo)
 

@@ -36,13 +36,16 @@ token starts.
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import inspect
 import warnings
 
 import numpy as np
 from scipy.special import logsumexp
 
-from ..base import FromPretrained, PointwiseCompare, as_batch, context_length, ensure_pad_token, length_batches
+from ..base import (FromPretrained, PointwiseCompare, as_batch, cache_keyword, context_length, ensure_pad_token,
+                    length_batches)
 
 from .prompts import ScoreTokens, fill, render_judge, score_token_ids, single_token_id, yes_no_ids  # noqa: F401
 from .templates import (  # noqa: F401 (re-exported)
@@ -52,7 +55,11 @@ from .templates import (  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------- shared machinery
 class _NextTokenJudge(FromPretrained):
-    """Render, tokenize and read the next-token log-probabilities of a batch of judge prompts."""
+    """Render, tokenize and read the next-token log-probabilities of a batch of judge prompts.
+
+    ``memo``: None (default), or a dict that keeps every judge prompt's log-probabilities so that an
+    identical prompt is never run twice (``endorm bench`` sets one for the run; clear it if the model changes).
+    """
 
     def __init__(self, model, tokenizer, batch_size=8, max_length=None, progress=None):
         if int(batch_size) < 1:
@@ -62,6 +69,7 @@ class _NextTokenJudge(FromPretrained):
         self.max_length = context_length(model, max_length)
         params = inspect.signature(model.forward).parameters
         self._keep, self._positions = "logits_to_keep" in params, "position_ids" in params
+        self.memo = None  # {digest of (token ids, columns): log-prob row}: judge prompts already run
 
     def _encode(self, texts, extra: int = 0) -> list:
         """Token ids of each prompt; ``extra`` tokens will be appended later (the "1" of a split "10")."""
@@ -75,40 +83,86 @@ class _NextTokenJudge(FromPretrained):
             out.append(list(ids))
         return out
 
-    def _log_probs(self, sequences, columns, desc="judging", item_of=None) -> np.ndarray:
+    def _log_probs(self, sequences, columns, desc="judging", item_of=None, then=(), then_columns=()):
         """log p(next token = c | sequence) for c in ``columns``: [len(sequences), len(columns)] float64.
 
-        ``item_of(j)``: the caller's item number of sequence j, for error messages.
+        With ``then`` (tokens t, e.g. the "1" of a split "10") the pair (that array, ``lq``) is returned,
+        lq[j, k, d] = log p(next = then_columns[d] | sequence j + [then[k]]), read by one more step on
+        the prompt's KV cache (no second full forward). Identical sequences run once per call, and once
+        per run while ``memo`` is a dict (the bench runner sets one). ``item_of(j)``: the caller's item
+        number of sequence j, for error messages.
         """
-        import torch
+        columns, then, then_columns = list(columns), list(then), list(then_columns)
+        tag = repr((columns, then, then_columns)).encode()
+        keys = [hashlib.sha1(np.asarray(s, dtype=np.int64).tobytes() + tag).digest() for s in sequences]
+        memo = self.memo if self.memo is not None else {}
+        first = {}
+        for j, k in enumerate(keys):
+            if k not in memo:
+                first.setdefault(k, j)
+        todo = list(first.values())
+        rows = self._run([sequences[j] for j in todo], columns, then, then_columns, desc,
+                         lambda i: item_of(todo[i]) if item_of else todo[i])
+        for j, row in zip(todo, rows):
+            memo[keys[j]] = row
+        out = np.stack([memo[k] for k in keys]) if keys else np.empty((0, len(columns) * (1 + len(then))))
+        if not then:
+            return out[:, :len(columns)]
+        return out[:, :len(columns)], out[:, len(columns):].reshape(len(sequences), len(then), len(then_columns))
+
+    def _run(self, sequences, columns, then, then_columns, desc, item_of) -> np.ndarray:
+        """The forwards of ``_log_probs``: [len(sequences), len(columns) + len(then) * len(then_columns)]."""
         from tqdm import tqdm
 
-        device = next(self.model.parameters()).device
-        cols = torch.tensor(list(columns), dtype=torch.long, device=device)
         batches = length_batches([len(s) for s in sequences], self.batch_size)
         show = self.progress if self.progress is not None else len(batches) > 4
-        out = np.empty((len(sequences), len(columns)))
+        out = np.empty((len(sequences), len(columns) + len(then) * len(then_columns)))
         for batch in tqdm(batches, desc=desc, unit="batch", disable=not show):
-            L = max(len(sequences[i]) for i in batch)
-            ids = torch.full((len(batch), L), int(self.tokenizer.pad_token_id), dtype=torch.long)
-            mask = torch.zeros((len(batch), L), dtype=torch.long)
-            for b, i in enumerate(batch):  # left padding: every row's last real token is at L - 1
-                ids[b, L - len(sequences[i]):] = torch.tensor(sequences[i])
-                mask[b, L - len(sequences[i]):] = 1
-            kw = dict(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
-            if self._positions:  # positions count real tokens only, as in an unpadded forward
-                kw["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(device)
-            if self._keep:
-                kw["logits_to_keep"] = 1
-            with torch.inference_mode():
-                logits = self.model(**kw).logits[:, -1].to(torch.float32)
-                lp = torch.log_softmax(logits, dim=-1)[:, cols].double().cpu().numpy()
+            lp = self._batch_rows([sequences[i] for i in batch], columns, then, then_columns)
             bad = (np.isnan(lp) | np.isposinf(lp)).any(axis=1)
             if bad.any():
-                j = batch[int(np.argmax(bad))]
-                raise ValueError(f"item {item_of(j) if item_of else j}: the model produced non-finite logits")
+                raise ValueError(f"item {item_of(batch[int(np.argmax(bad))])}: the model produced non-finite logits")
             out[batch] = lp
         return out
+
+    def _batch_rows(self, seqs, columns, then, then_columns) -> np.ndarray:
+        """One left-padded forward over ``seqs`` (+ one cached step per token of ``then``); float64 rows."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        L = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), L), int(self.tokenizer.pad_token_id), dtype=torch.long)
+        mask = torch.zeros((len(seqs), L), dtype=torch.long)
+        for b, s in enumerate(seqs):  # left padding: every row's last real token is at L - 1
+            ids[b, L - len(s):] = torch.tensor(s)
+            mask[b, L - len(s):] = 1
+        mask = mask.to(device)
+        kw = dict(input_ids=ids.to(device), attention_mask=mask, use_cache=bool(then))
+        if self._positions:  # positions count real tokens only, as in an unpadded forward
+            kw["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
+        if self._keep:
+            kw["logits_to_keep"] = 1
+        with torch.inference_mode():
+            out = self.model(**kw)
+            kv = out.get(cache_keyword(self.model)) if then else None
+            parts = [torch.log_softmax(out.logits[:, -1].to(torch.float32), dim=-1)[:, columns]]
+            for k, t in enumerate(then):  # the cache grows by the step: copy it for all but the last token
+                cache = kv if k == len(then) - 1 else copy.deepcopy(kv)
+                parts.append(self._step(cache, mask, t)[:, then_columns])
+            return torch.cat(parts, dim=1).double().cpu().numpy()
+
+    def _step(self, cache, mask, token: int):
+        """log-softmax [B, V] (float32) of the next token after appending ``token`` to every row, from ``cache``."""
+        import torch
+
+        B = mask.shape[0]
+        kw = dict(input_ids=torch.full((B, 1), int(token), dtype=torch.long, device=mask.device),
+                  attention_mask=torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=mask.device)], dim=1),
+                  use_cache=True, **{cache_keyword(self.model): cache})
+        if self._positions:
+            kw["position_ids"] = mask.sum(-1, keepdim=True)  # the next position after each row's last real token
+        logits = self.model(**kw).logits[:, -1].to(torch.float32)
+        return torch.log_softmax(logits, dim=-1)
 
     def _p_yes(self, texts, item_of=None) -> list:
         """P(YES) / (P(YES) + P(NO)) of the next token after each text."""
@@ -186,7 +240,8 @@ class GenRMPointwise(_NextTokenJudge, PointwiseCompare):
 
     P(k) is the next-token probability of "k" plus that of " k" (the latter only where all
     of " 1".." 9" are single tokens). Where "10" is not one token, its first token "1" is
-    followed by a second forward on (prompt + "1"): with q_d = P(digit d next),
+    followed by one more step on the prompt's KV cache (prompt + "1", no second full forward):
+    with q_d = P(digit d next),
     P(10) = P("1") q_0 and P(1) = P("1") (1 - q_0 - ... - q_9); a "1" followed by another
     digit ("11".."19", not a valid score) is dropped, like any other non-score answer, by
     the normalization. Multi-digit continuation tokens ("00") are not looked at (they count
@@ -241,14 +296,13 @@ class GenRMPointwise(_NextTokenJudge, PointwiseCompare):
                            extra=1 if st.split else 0)
         cols = sorted({i for ids in st.singles for i in ids} | set(st.split))
         where = {c: j for j, c in enumerate(cols)}
-        lp = self._log_probs(ctx, cols)
+        if st.split:
+            lp, lq = self._log_probs(ctx, cols, then=st.split, then_columns=st.digits)   # lq: [n, S, 10]
+        else:
+            lp = self._log_probs(ctx, cols)
         log_mass = np.stack([logsumexp(lp[:, [where[i] for i in ids]], axis=1) if ids else np.full(len(ctx), -np.inf)
                              for ids in st.singles], axis=1)
         if st.split:
-            S = len(st.split)
-            lq = self._log_probs([c + [one] for c in ctx for one in st.split], st.digits, desc="judging 10",
-                                 item_of=lambda j, S=S: j // S)
-            lq = lq.reshape(len(ctx), S, 10)
             lp_one = lp[:, [where[one] for one in st.split]]                     # [n, S]
             with np.errstate(divide="ignore"):
                 log_rest = np.log(np.clip(1.0 - np.exp(lq).sum(axis=2), 0.0, 1.0))  # log(1 - sum_d q_d)

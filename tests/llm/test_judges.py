@@ -260,3 +260,75 @@ def test_protocol_and_bad_input(rich):
         GenerativeVerifier(model, tok, max_length=50).score("Q", "R")
     with pytest.raises(ValueError, match="batch_size"):
         GenRMPointwise(model, tok, batch_size=0)
+
+
+# ------------------------------------------------------------------ unique work: KV-cached "10", memo
+@pytest.fixture(scope="module")
+def qwen_judge(tmp_path_factory):
+    """A tiny random Qwen2 model with the real Qwen2.5 tokenizer, where "10" is the two tokens "1" "0"."""
+    from helpers import shared_path
+    from transformers import AutoModelForCausalLM
+
+    from endorm.llm.testing import save_tiny_qwen
+
+    path = save_tiny_qwen(tmp_path_factory.mktemp("qwen") / "tiny", shared_path("tokenizers", "qwen2.5"), seed=3)
+    _sharpen(AutoModelForCausalLM.from_pretrained(path)).save_pretrained(path)
+    return GenRMPointwise.from_pretrained(path, batch_size=2)
+
+
+def _count_rows(judge):
+    """Record the shape of every forward's input_ids (prompt forwards are wide, cached steps are 1 token);
+    ``del judge.model.forward`` undoes it (the model may be a shared fixture)."""
+    calls, forward = [], judge.model.forward
+    judge.model.forward = lambda **kw: calls.append(tuple(kw["input_ids"].shape)) or forward(**kw)
+    return calls
+
+
+def test_pointwise_ten_from_the_kv_cache_equals_two_forwards_on_qwen(qwen_judge):
+    pw = qwen_judge
+    one = lambda s: pw.tokenizer.encode(s, add_special_tokens=False)  # noqa: E731
+    assert one("10") == one("1") + one("0") and pw.score_tokens.split == tuple(one("1"))
+    calls = _count_rows(pw)
+    dist = pw.distribution(PROMPTS, BAD, [INSTRUCTION, None, "Be brief."])
+    # 3 prompts, batches of 2 and 1: per batch one prompt forward, then one 1-token step on its KV cache
+    assert [c[0] for c in calls] == [2, 2, 1, 1] and [c[1] > 1 for c in calls] == [True, False, True, False]
+    del pw.model.forward
+    for i, (p, r, s) in enumerate(zip(PROMPTS, BAD, [INSTRUCTION, None, "Be brief."])):
+        prob, _ = _pointwise_by_hand(pw.model, pw.tokenizer, pw.render(p, r, s), spaced=False)  # two full forwards
+        np.testing.assert_allclose(dist[i], prob, atol=1e-6, rtol=0)
+        # P(10) = P("1") q_0 is small here (~1e-6): checked relatively, so a wrong continuation would show
+        np.testing.assert_allclose(dist[i, [0, 9]], prob[[0, 9]], rtol=1e-4)
+
+
+def test_identical_judge_prompts_run_once(rich):
+    model, tok = rich
+    pr, v = GenRMPairwise(model, tok, batch_size=8), GenerativeVerifier(model, tok, batch_size=8)
+    calls = _count_rows(pr)
+    # the two orders of (a, a) are one prompt; the repeated item is the same two prompts again
+    got = pr.compare(["Q", "Q", "Q"], ["a", "a", "a"], ["a", "b", "b"])
+    assert calls == [(3, calls[0][1])] and got[0] == 0.5 and got[1] == got[2]
+    pr.memo = {}
+    first = pr.compare(PROMPTS, GOOD, BAD)
+    n = len(calls)
+    swapped = pr.compare(PROMPTS[::-1], BAD[::-1], GOOD[::-1])  # both orders are in the memo already
+    np.testing.assert_allclose(swapped, [1 - x for x in first[::-1]], atol=1e-15, rtol=0)
+    assert len(calls) == n and len(pr.memo) == 2 * len(PROMPTS)
+    del model.forward
+    want = v.score(PROMPTS, GOOD)
+    v.memo = {}
+    assert v.score(PROMPTS + PROMPTS, GOOD + GOOD) == want + want and len(v.memo) == len(PROMPTS)
+
+
+def test_several_appended_tokens_each_continue_the_prompt_alone(rich):
+    """``then`` with two tokens: each step starts from the prompt's cache, not from the other token."""
+    model, tok = rich
+    pw = GenRMPointwise(model, tok, batch_size=2)
+    seqs = pw._encode([pw.render(p, r) for p, r in zip(PROMPTS, GOOD)], extra=1)
+    then, cols = [tok.encode("1")[0], tok.encode("2")[0]], list(pw.score_tokens.digits)
+    lp, lq = pw._log_probs(seqs, [5, 7], then=then, then_columns=cols)
+    for j, s in enumerate(seqs):
+        for k, t in enumerate(then):
+            with torch.no_grad():
+                want = torch.log_softmax(model(torch.tensor([s + [t]])).logits[0, -1].double(), -1).numpy()[cols]
+            np.testing.assert_allclose(lq[j, k], want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(lp, pw._log_probs(seqs, [5, 7]), atol=1e-6, rtol=0)

@@ -33,6 +33,15 @@ ITEMS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def share_every_prefix(monkeypatch):
+    """These tiny items save too few tokens for the cost rule (tests/llm/test_unique_work.py): share them anyway."""
+    from endorm.llm.prefix import SharedPromptMixin
+
+    monkeypatch.setattr(SharedPromptMixin, "share_min_saved", 0)
+    monkeypatch.setattr(SharedPromptMixin, "share_min_fraction", 0.0)
+
+
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
@@ -58,9 +67,9 @@ def _spy(monkeypatch, rm):
     """Record the group sizes that take the cache path."""
     sizes, inner = [], rm._rows_shared
 
-    def rows_shared(items):
+    def rows_shared(items, P):
         sizes.append(len(items))
-        return inner(items)
+        return inner(items, P)
 
     monkeypatch.setattr(rm, "_rows_shared", rows_shared)
     return sizes
@@ -227,8 +236,8 @@ def test_a_wrong_cached_continuation_is_caught_once(model_dirs, monkeypatch):
     rm = EndogenousReward.from_pretrained(model_dirs["gpt2"])
     inner = rm._rows_shared
 
-    def shifted(items):
-        h, pre, hp = inner(items)
+    def shifted(items, P):
+        h, pre, hp = inner(items, P)
         return h + 0.5, pre, hp
 
     monkeypatch.setattr(rm, "_rows_shared", shifted)

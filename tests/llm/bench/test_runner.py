@@ -123,3 +123,72 @@ def test_resume_reads_every_process_file(model_dir, tmp_path):
                            {"default": None}, progress=False) == 0
     assert run_scoring(recs, {"endorm": rm}, tmp_path / "scores.jsonl", {"default": None}, progress=False) == 0
     assert len(merge_scores(tmp_path, recs)) == 6
+
+
+# ------------------------------------------------------------------ unique work across the run
+def _dsp_run_records(rows=2):
+    """DSP-shaped records (4 per row, each scoring all 5 responses) plus an RM-Bench-style repeat of
+    one record under another id: the same (prompt, response) pairs recur across records."""
+    from endorm.llm.bench.loaders import dsp_records
+    from endorm.llm.bench.records import DSP_RESPONSE_KEYS
+
+    recs = []
+    for i in range(rows):
+        d = {"query": f"Tell me about topic {i}.", "responses": {k: f"A {k} answer on {i}." for k in DSP_RESPONSE_KEYS}}
+        recs += dsp_records(d, f"q{i}", f"row {i}")
+    return recs + [PairRecord("copy", recs[0].subset, recs[0].prompt, recs[0].chosen, recs[0].rejected, None)]
+
+
+def _old_rows(records, methods, conditions):
+    """The behaviour before unique work: every (condition, method, record) scored on its own."""
+    from endorm.llm.bench.runner import _system_of
+
+    return [{"id": r.id, "method": m, "condition": c, **score_chunk(m, rm, [r], _system_of(s))[0]}
+            for c, s in conditions.items() for m, rm in methods.items() for r in records]
+
+
+def test_a_run_with_duplicates_scores_unique_work_and_gives_the_same_results(model_dir, tmp_path):
+    from endorm.llm.bench.report import summarize
+
+    rm, pw = EndogenousReward.from_pretrained(model_dir), GenRMPairwise.from_pretrained(model_dir, batch_size=16)
+    recs, conditions = _dsp_run_records(), {"academy": "Be scholarly.", "business": "Be brief."}
+    methods = {"endorm": rm, "pairwise": pw}
+    want = _old_rows(recs, methods, conditions)
+    seen, texts, forward = [], [], pw.model.forward
+    rm_score = rm.score
+    rm.score = lambda p, r, s=None: seen.extend(zip(s, p, r)) or rm_score(p, r, s)
+    pw.model.forward = lambda **kw: texts.extend(  # the judge model's input rows, padding dropped
+        tuple(i[m.bool()].tolist()) for i, m in zip(kw["input_ids"], kw["attention_mask"])) or forward(**kw)
+    n = run_scoring(recs, methods, tmp_path / "scores.jsonl", conditions, chunk=3, progress=False)
+    assert n == 2 * 2 * len(recs) and pw.memo is None  # the judge's memo lasts for the run only
+    # endorm: 2 conditions x 2 queries x 5 distinct responses, each once (the old path: 2 x 9 x 5 = 90)
+    assert len(seen) == len(set(seen)) == 2 * 2 * 5
+    # pairwise: the 20 ordered (Response 1, Response 2) pairs per query and condition, each prompt once
+    # (the old path ran 2 x 9 x 4 x 2 = 144 prompts)
+    assert len(texts) == len(set(texts)) == 2 * 2 * 20
+    got = merge_scores(tmp_path, recs)
+    key = lambda d: (d["condition"], d["method"], d["id"])  # noqa: E731
+    assert sorted(map(key, got)) == sorted(map(key, want))
+    old = {key(d): d for d in want}
+    for d in got:  # the same numbers (other batches: float32 rounding) ...
+        for f in ("chosen", "rejected", "prefs"):
+            if f in d:
+                np.testing.assert_allclose(d[f], old[key(d)][f], atol=1e-5, rtol=0)
+    # ... and exactly the same tables
+    assert summarize(recs, got, list(methods), conditions, "dsp") == summarize(recs, want, list(methods),
+                                                                                 conditions, "dsp")
+    # records repeated under other ids get the same scores bit for bit
+    lines = {key(d): d for d in got}
+    assert lines[("academy", "endorm", "copy")]["chosen"] == lines[("academy", "endorm", recs[0].id)]["chosen"]
+
+
+def test_a_chunk_scores_only_what_the_cache_lacks(model_dir):
+    rm = EndogenousReward.from_pretrained(model_dir)
+    recs, cache, calls = _records(2), {}, []
+    score = rm.score
+    rm.score = lambda p, r, s=None: calls.append(len(p)) or score(p, r, s)
+    first = score_chunk("endorm", rm, recs + recs, lambda r: None, cache)
+    assert calls == [8] and len(cache) == 8 and first[:2] == first[2:]
+    assert score_chunk("endorm", rm, recs[::-1], lambda r: None, cache) == first[:2][::-1] and calls == [8]
+    score_chunk("endorm", rm, recs, lambda r: "other system", cache)   # another system prompt: new items
+    assert calls == [8, 8]
