@@ -45,23 +45,28 @@ class Context:
     seed: int = 0
     runs: tuple = ()
     _world: dict | None = field(default=None, repr=False)
+    _described: list | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.out = Path(self.out)
         self.runs = tuple(Path(r) for r in self.runs)
 
-    def check_runs(self) -> None:
+    def check_runs(self) -> list:
         """Check every ``--from`` folder before anything is made (``_runs.check_all``: each folder's kind, what
-        its figure reads, and the pairings figures need).
+        its figure reads, and the pairings figures need), once per ``Context``.
+
+        Returns:
+            the ``_runs.Run`` of each ``--from`` folder, in order (kept: the figures read them from here).
 
         Raises:
             ValueError: a folder that is missing or that no figure can read, naming it; two runs for one figure;
                 eval-math runs Table 3 cannot place.
         """
-        if self.runs:
+        if self._described is None:
             from ._runs import check_all
 
-            check_all(self.runs)
+            self._described = check_all(self.runs) if self.runs else []
+        return self._described
 
     def world(self) -> dict:
         """The token-world study's results (``_world.world_results``), run once per ``Context``.

@@ -158,8 +158,9 @@ def dsp_method(summary: dict) -> str:
 
 
 def runs_for(ctx, figure: str) -> list:
-    """The ``--from`` runs that feed ``figure`` (a module name, or "world"), in the order given."""
-    return [r for r in (describe(p) for p in ctx.runs) if r.figure == figure]
+    """The ``--from`` runs that feed ``figure`` (a module name, or "world"), in the order given (described once,
+    by ``Context.check_runs``)."""
+    return [r for r in ctx.check_runs() if r.figure == figure]
 
 
 def _single(runs: list, figure: str):
@@ -197,6 +198,25 @@ def check_all(paths) -> list:
         _single([r for r in runs if r.figure == figure], figure)
     math_stages([r for r in runs if r.figure == "table3_math"])
     return runs
+
+
+def run_or_world(ctx, figure: str, from_bench, from_world, what: str):
+    """What a result figure draws: its one ``--from`` run, else the token world (with the caption's fallback note).
+
+    Args:
+        ctx: the ``Context``; figure: the module name; from_bench(run) / from_world(world results): the figure's
+            two readers; what: the kind of run it wanted, for ``fallback_note`` (e.g. "RM-Bench bench").
+
+    Returns:
+        ``(run or None, numbers, note)``.
+
+    Raises:
+        ValueError: as ``one_run`` (two runs feed the figure) and the readers.
+    """
+    run = one_run(ctx, figure)
+    if run:
+        return run, from_bench(run), ""
+    return None, from_world(ctx.world()), fallback_note(ctx, what)
 
 
 def fallback_note(ctx, what: str) -> str:

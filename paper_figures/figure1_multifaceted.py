@@ -84,11 +84,9 @@ def make(ctx: Context) -> Figure:
     Raises:
         ValueError: two Multifaceted-Bench runs among ``--from``.
     """
-    from ._runs import fallback_note, one_run
+    from ._runs import run_or_world
 
-    run = one_run(ctx, NAME)
-    nums = from_bench(run) if run else from_world(ctx.world())
-    note = "" if run else fallback_note(ctx, "Multifaceted-Bench bench")
+    run, nums, note = run_or_world(ctx, NAME, from_bench, from_world, "Multifaceted-Bench bench")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4 + 1.3 * len(nums["domains"]) + 2.5, 4.6), layout="constrained")
     draw_bars(ax, nums["domains"], {m: [by.get(d) for d in nums["domains"]] for m, by in nums["methods"].items()},

@@ -115,11 +115,9 @@ def make(ctx: Context) -> Figure:
     Raises:
         ValueError: two RM-Bench runs among ``--from``.
     """
-    from ._runs import fallback_note, one_run
+    from ._runs import run_or_world
 
-    run = one_run(ctx, NAME)
-    nums = from_bench(run) if run else from_world(ctx.world())
-    note = "" if run else fallback_note(ctx, "RM-Bench bench")
+    run, nums, note = run_or_world(ctx, NAME, from_bench, from_world, "RM-Bench bench")
     paper = paper_numbers()
     plt = pyplot()
     fig, (axp, axr) = plt.subplots(1, 2, figsize=(17, 5), layout="constrained")

@@ -135,11 +135,9 @@ def make(ctx: Context) -> Figure:
     Raises:
         ValueError: two DSP runs among ``--from``; a run folder without its ``dsp_matrix`` JSON.
     """
-    from ._runs import fallback_note, one_run
+    from ._runs import run_or_world
 
-    run = one_run(ctx, NAME)
-    nums = from_bench(run) if run else from_world(ctx.world())
-    note = "" if run else fallback_note(ctx, "DSP bench (with --domain-prompts)")
+    run, nums, note = run_or_world(ctx, NAME, from_bench, from_world, "DSP bench (with --domain-prompts)")
     paper = paper_numbers()
     plt = pyplot()
     fig, (axp, axr) = plt.subplots(1, 2, figsize=(12.5, 5.2), layout="constrained")
