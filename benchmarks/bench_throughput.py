@@ -31,6 +31,8 @@ The variants, each returning per item the score (Eq. 12: sum of r_hat, alpha 1, 
 * ``endorm``: ``EndogenousReward(model, tokenizer, batch_size=--batch-size,
   progress=False).token_rewards(prompts, responses, system)`` with its defaults otherwise
   (``--head-dtype`` is passed only when given); tokenization is inside the timed call.
+* ``plain``: the same with ``share_prompt=False`` (identical items still once; whole texts,
+  batched): the path the cost rule falls back to, so endorm / plain shows whether sharing paid.
 * ``limit``: the floor, not a scorer: one bare transformer forward over the UNIQUE tokens (each
   distinct prefix, the ids before the response, once, all prefixes in one right-padded batch
   with ``use_cache=True``; then each response once, in batches of ``--batch-size``, continuing
@@ -45,8 +47,14 @@ The variants, each returning per item the score (Eq. 12: sum of r_hat, alpha 1, 
 Processes, time, memory: each variant lives in its own fresh process (this script with a hidden
 ``--variant`` flag) that builds the model and all shapes' items and then obeys commands on
 stdin; one process computes at a time. Per shape: round 0 calls each variant once (warm-up),
-rounds 1..``--repeat`` once more each, timed, the order rotating from round to round; the
-MEDIAN time is the headline (the best and every run are in the JSON). Peak memory of a
+rounds 1..``--repeat`` once more each, timed, the order rotating from round to round. A time
+ratio A / B is the MEDIAN over rounds of A's time / B's time in the same round (paired): on
+this shared machine a call takes its normal time or up to about 2-3x it, in periods that
+slow every variant alike, so pairing calls of the same round cancels the slow drift and the
+median drops the spikes; the ratio of the best times and of the median times are printed
+beside it, and every run is in the JSON. The tokens
+each variant runs through the transformer (``forward_tokens``, padding not counted) are counted
+exactly from endorm's plan: the work ratio that no noise moves. Peak memory of a
 variant on a shape = peak RSS above the RSS before its warm-up call, measured in that
 process as ``benchmarks/llm_scoring.py`` does (``MemoryProbe``: ``VmHWM`` after a
 ``clear_refs`` reset, reset again before each shape).
@@ -54,18 +62,19 @@ process as ``benchmarks/llm_scoring.py`` does (``MemoryProbe``: ``VmHWM`` after 
 Goals (issue 14, for the default sizes): endorm / limit time <= 1.05 (float32) or <= 1.10
 (bfloat16); endorm / limit peak memory <= 1.1; max |score endorm - naive| <= 1e-4 (float32;
 in bfloat16 the difference is printed, not checked). endorm / naive and endorm / trl are
-shown for information. The limit's f_t[y_t] sums are checked against naive's the same way.
+shown for information; endorm / plain <= 1.05 checks that sharing never loses (issue 14's
+"never slower than the plain path"). The limit's f_t[y_t] sums are checked against naive's
+the same way.
 The table prints PASS/MISS per shape; ``--json PATH`` writes every number atomically. Exit
 status 0 unless ``--strict`` and a goal or check is missed.
 
 Changed from the earlier version of this script (one RM-Bench-like shape; naive / batched /
 shared items per second): ``--prompts``, ``--per-prompt``, ``--prompt-tokens`` and
 ``--response-tokens`` are gone (the shapes are fixed; pick them with ``--shapes``); ``--repeat``
-now defaults to 6 and the median is reported. Run time: about 15 s per call on 2 loaded CPU
-cores, so ~13 minutes with ``--repeat 2`` and ~30 with the default 6 (4 shapes x 4 variants x
-(1 + repeat) calls); memory about 3 GB (four processes of ~0.5 GB plus up to ~1.1 GB of logits
-for naive and trl). On a shared machine the times are noisy (runs of one variant differ up to
-2x); interleaving spreads the noise over all variants but does not remove it.
+now defaults to 6 and paired ratios are reported. Run time: about 5 s per call on 2 CPU cores, so
+~35 minutes with the default 6 (4 shapes x 5 variants x (1 + repeat) calls, plus ~5 minutes to
+build); memory about 3.5 GB (five processes of ~0.5 GB plus up to ~1.1 GB of logits for naive
+and trl).
 """
 from __future__ import annotations
 
@@ -86,12 +95,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 from tqdm import tqdm
 
-VARIANTS = ("limit", "endorm", "naive", "trl")
+VARIANTS = ("limit", "endorm", "plain", "naive", "trl")
 LABELS = {"limit": "unique-token limit (bare forward + head matmul)", "endorm": "EndogenousReward defaults",
-          "naive": "naive per-item full log_softmax", "trl": "TRL selective_log_softmax, batched"}
+          "plain": "EndogenousReward(share_prompt=False)", "naive": "naive per-item full log_softmax",
+          "trl": "TRL selective_log_softmax, batched"}
 TIME_GOAL = {"float32": 1.05, "bfloat16": 1.10}
 MEMORY_GOAL = 1.1
 SCORE_TOL = 1e-4
+PLAIN_SLACK = 0.05  # endorm / plain above 1.05: prompt sharing lost time on this shape
 MIB = 2.0**20
 HEAD_CHUNK_MB = 64
 PAUSE_S = 0.2
@@ -113,7 +124,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--vocab-size", type=int, default=None, help="vocabulary size (default 50257)")
     p.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated subset of {','.join(SHAPES)}")
     p.add_argument("--batch-size", type=int, default=8, help="batch_size of endorm, trl and the limit (default 8)")
-    p.add_argument("--repeat", type=int, default=None, help="timed rounds, the median is kept (default 6)")
+    p.add_argument("--repeat", type=int, default=None, help="timed rounds; time ratios are paired medians (default 6)")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="model dtype")
     p.add_argument("--head-dtype", default=None, choices=("float32", "model"),
                    help="EndogenousReward's head_dtype (default: not passed, the engine's default)")
@@ -187,6 +198,23 @@ def encode_shape(tok, shape: dict) -> list:
 def unique_tokens(items) -> int:
     """Tokens the limit runs: each distinct prefix (ids before the response) once, plus every response."""
     return sum(len(p) for p in {tuple(e.input_ids[:e.start]) for e in items}) + sum(e.end - e.start for e in items)
+
+
+def forward_tokens(rm, items) -> int:
+    """Tokens ``rm`` (an ``EndogenousReward``) runs through its transformer for ``items`` by its plan (padding
+    not counted): whole texts on the plain path; on the shared path each distinct prefix once per job plus
+    every continuation. Deterministic: the work measure beside the noisy times."""
+    jobs, _ = rm._plan(items)
+    total = 0
+    for forward, batch in jobs:
+        prefix = getattr(forward, "keywords", {}).get("prefix")
+        if prefix is None:
+            total += sum(len(items[i].input_ids) for i in batch)
+        else:
+            seqs = [items[i].input_ids for i in batch]
+            total += sum(len(k) for k in {tuple(q[:P]) for q, P in zip(seqs, prefix)})
+            total += sum(len(q) - P for q, P in zip(seqs, prefix))
+    return total
 
 
 def build(args):
@@ -316,27 +344,30 @@ def trl_step(model, items, batch_size: int, pad: int) -> list:
 def make_step(args, model, tok, shapes, encoded, variant: str):
     """shape name -> (the measured call, its output -> {"scores": [...] or None, "selected_sums": [...] or None})."""
     pad = int(tok.pad_token_id if tok.pad_token_id is not None else 0)
-    if variant == "endorm":
+    if variant in ("endorm", "plain"):
         from endorm.llm.reward import EndogenousReward
 
         kw = {} if args.head_dtype is None else {"head_dtype": args.head_dtype}
-        rm = EndogenousReward(model, tok, batch_size=args.batch_size, progress=False, **kw)
+        rm = EndogenousReward(model, tok, batch_size=args.batch_size, progress=False,
+                              share_prompt=variant == "endorm", **kw)
 
         def call(n):
             s = shapes[n]
             return rm.token_rewards(s["prompts"], s["responses"], s["system"])
 
-        def reduce(out):
+        def reduce(n, out):
             return {"scores": [t.score for t in out],
-                    "selected_sums": [float(np.sum(t.log_probs * rm.alpha + t.values)) for t in out]}
+                    "selected_sums": [float(np.sum(t.log_probs * rm.alpha + t.values)) for t in out],
+                    "forward_tokens": forward_tokens(rm, encoded[n])}
         return call, reduce
     if variant == "limit":
         return (lambda n: limit_step(model, encoded[n], args.batch_size, pad),
-                lambda out: {"scores": None, "selected_sums": out})
+                lambda n, out: {"scores": None, "selected_sums": out, "forward_tokens": unique_tokens(encoded[n])})
     fn = naive_step if variant == "naive" else (lambda m, it: trl_step(m, it, args.batch_size, pad))
     return (lambda n: fn(model, encoded[n]),
-            lambda out: {"scores": [o[0] for o in out],
-                         "selected_sums": None if out[0][1] is None else [o[1] for o in out]})
+            lambda n, out: {"scores": [o[0] for o in out],
+                            "selected_sums": None if out[0][1] is None else [o[1] for o in out],
+                            "forward_tokens": sum(len(e.input_ids) for e in encoded[n])})
 
 
 def serve(args) -> None:
@@ -367,7 +398,7 @@ def serve(args) -> None:
                 out = call(shape)
                 elapsed = time.perf_counter() - t0
                 if shape not in reduced:
-                    reduced[shape], first[shape] = reduce(out), probe.peak()
+                    reduced[shape], first[shape] = reduce(shape, out), probe.peak()
                 del out
                 msg = {"time_s": elapsed}
             else:
@@ -471,14 +502,21 @@ def shape_result(args, name: str, items, m: dict) -> dict:
     spec = (QUICK_SHAPES if args.quick else SHAPES)[name]
     resp = [e.end - e.start for e in items]
     ratio = C.ratio
-    t = {v: m[v]["median_s"] for v in VARIANTS}
-    ratios = {"endorm_over_limit": ratio(t["endorm"], t["limit"]), "endorm_over_naive": ratio(t["endorm"], t["naive"]),
-              "endorm_over_trl": ratio(t["endorm"], t["trl"]),
+    def paired(v):  # the median over rounds of endorm's time / v's time in the same round
+        return float(np.median(np.divide(m["endorm"]["runs_s"], m[v]["runs_s"])))
+
+    ratios = {"endorm_over_limit": paired("limit"), "endorm_over_naive": paired("naive"),
+              "endorm_over_trl": paired("trl"), "endorm_over_plain": paired("plain"),
+              "endorm_over_limit_median": ratio(m["endorm"]["median_s"], m["limit"]["median_s"]),
+              "endorm_over_limit_best": ratio(m["endorm"]["best_s"], m["limit"]["best_s"]),
+              "tokens_endorm_over_limit": ratio(m["endorm"]["forward_tokens"], m["limit"]["forward_tokens"]),
+              "tokens_plain_over_limit": ratio(m["plain"]["forward_tokens"], m["limit"]["forward_tokens"]),
               "memory_endorm_over_limit": ratio(m["endorm"]["peak_mib"], m["limit"]["peak_mib"]),
               "memory_naive_over_limit": ratio(m["naive"]["peak_mib"], m["limit"]["peak_mib"]),
               "memory_trl_over_limit": ratio(m["trl"]["peak_mib"], m["limit"]["peak_mib"])}
     ref = m["naive"]
     agreement = {"endorm_max_abs_score_diff": _max_abs(m["endorm"]["scores"], ref["scores"]),
+                 "plain_max_abs_score_diff": _max_abs(m["plain"]["scores"], ref["scores"]),
                  "trl_max_abs_score_diff": _max_abs(m["trl"]["scores"], ref["scores"]),
                  "endorm_max_abs_selected_sum_diff": _max_abs(m["endorm"]["selected_sums"], ref["selected_sums"]),
                  "limit_max_abs_selected_sum_diff": _max_abs(m["limit"]["selected_sums"], ref["selected_sums"]),
@@ -487,6 +525,7 @@ def shape_result(args, name: str, items, m: dict) -> dict:
     agreement["ok"] = (not agreement["checked"]) or max(
         v for k, v in agreement.items() if k.endswith("_diff")) <= SCORE_TOL
     passed = {"time": bool(ratios["endorm_over_limit"] <= TIME_GOAL[args.dtype]),
+              "not_slower_than_plain": bool(ratios["endorm_over_plain"] <= 1.0 + PLAIN_SLACK),
               "memory": bool(ratios["memory_endorm_over_limit"] <= MEMORY_GOAL)}
     return {"config": {"queries": spec[0], "systems_per_query": spec[1], "responses_per_query": spec[2],
                        "query_tokens": spec[3], "system_tokens": spec[4], "response_tokens": spec[5],
@@ -502,7 +541,7 @@ def run(args) -> dict:
     from endorm.llm.testing import build_tokenizer
 
     _log(f"GPT-2-shaped model: {args.layers} layers, hidden {args.hidden}, vocab {args.vocab_size:,}; {args.dtype}, "
-         f"{args.threads} threads; shapes {','.join(args.shape_list)}; median of {args.repeat} rounds", args.quiet)
+         f"{args.threads} threads; shapes {','.join(args.shape_list)}; {args.repeat} rounds", args.quiet)
     tok = build_tokenizer()
     specs = QUICK_SHAPES if args.quick else SHAPES
     encoded = {n: encode_shape(tok, build_shape(tok, n, specs[n], args.seed)) for n in args.shape_list}
@@ -517,7 +556,7 @@ def run(args) -> dict:
                        "shapes": args.shape_list},
             "memory_method": method, "shapes": shapes,
             "goals": {"endorm_over_limit_max": TIME_GOAL[args.dtype], "memory_endorm_over_limit_max": MEMORY_GOAL,
-                      "score_max_abs_diff": SCORE_TOL},
+                      "score_max_abs_diff": SCORE_TOL, "endorm_over_plain_max": 1.0 + PLAIN_SLACK},
             "passed": {n: bool(all(s["passed"].values()) and s["agreement"]["ok"]) for n, s in shapes.items()},
             "environment": {**C.versions(), "trl": C.version("trl"), "torch_threads": args.threads,
                             "cpu_capability": torch.backends.cpu.get_cpu_capability()}}
@@ -532,26 +571,33 @@ def format_table(r: dict) -> str:
 
     rows = []
     for name, s in r["shapes"].items():
-        k, a, cfg = s["ratios"], s["agreement"], s["config"]
-        diff = max(a["endorm_max_abs_score_diff"], a["trl_max_abs_score_diff"])
+        k, a, cfg, ok = s["ratios"], s["agreement"], s["config"], s["passed"]
+        diff = max(a["endorm_max_abs_score_diff"], a["plain_max_abs_score_diff"], a["trl_max_abs_score_diff"])
         rows.append((f"{name} ({cfg['items']} items, {cfg['unique_tokens']}/{cfg['total_tokens']} unique tok)",
-                     f"{k['endorm_over_limit']:.2f} {mark(s['passed']['time'])}", f"{k['endorm_over_naive']:.2f}",
-                     f"{k['endorm_over_trl']:.2f}",
-                     f"{k['memory_endorm_over_limit']:.2f} {mark(s['passed']['memory'])}",
+                     f"{k['endorm_over_limit']:.2f} {mark(ok['time'])}", f"{k['endorm_over_limit_best']:.2f}",
+                     f"{k['endorm_over_limit_median']:.2f}",
+                     f"{k['tokens_endorm_over_limit']:.3f}",
+                     f"{k['endorm_over_plain']:.2f} {mark(ok['not_slower_than_plain'])}",
+                     f"{k['endorm_over_naive']:.2f}", f"{k['endorm_over_trl']:.2f}",
+                     f"{k['memory_endorm_over_limit']:.2f} {mark(ok['memory'])}",
                      f"{diff:.1e} {('ok' if a['ok'] else 'FAIL') if a['checked'] else 'info'}",
-                     f"{s['variants']['limit']['median_s']:.3f}"))
-    head = ("workload", "endorm/limit", "endorm/naive", "endorm/trl", "mem endorm/limit", "max|score diff|",
-            "limit s")
+                     f"{s['variants']['limit']['best_s']:.3f}"))
+    head = ("workload", "endorm/limit", "(best)", "(medians)", "tokens endorm/limit", "endorm/plain", "endorm/naive",
+            "endorm/trl", "mem endorm/limit", "max|score diff|", "limit s")
     w = [max(len(x[i]) for x in rows + [head]) for i in range(len(head))]
     lines = [f"EndoRM throughput: random GPT-2-shaped model ({c['layers']} layers, hidden {c['hidden']}, vocab "
              f"{c['vocab_size']:,}; {c['params'] / 1e6:.1f}M parameters), {c['dtype']} on cpu, {c['threads']} threads, "
-             f"head_dtype {c['head_dtype']}, batch_size {c['batch_size']}; median of {c['repeat']} interleaved rounds",
+             f"head_dtype {c['head_dtype']}, batch_size {c['batch_size']}; time ratios: the median over "
+             f"{c['repeat']} interleaved rounds of the two variants' times in the same round (the ratio of the best "
+             "times and of the median times beside it)",
              "", "  ".join(h.ljust(w[i]) for i, h in enumerate(head)), "  ".join("-" * x for x in w)]
     lines += ["  ".join(x.ljust(w[i]) for i, x in enumerate(row)).rstrip() for row in rows]
     lines += ["", f"Goals: endorm/limit <= {goal['endorm_over_limit_max']:g} (time), peak memory endorm/limit <= "
-              f"{goal['memory_endorm_over_limit_max']:g}, |score endorm or trl - naive| <= "
-              f"{goal['score_max_abs_diff']:g} (float32 only). Each variant in its own process; peak memory above "
-              f"its RSS before the shape's first call ({r['memory_method']})."]
+              f"{goal['memory_endorm_over_limit_max']:g}, endorm/plain <= {goal['endorm_over_plain_max']:g} "
+              f"(sharing never loses), |score endorm, plain or trl - naive| <= {goal['score_max_abs_diff']:g} "
+              "(float32 only). tokens: what each runs through the transformer, padding not counted (exact, "
+              f"not timed). Each variant in its own process; peak memory above its RSS before the shape's "
+              f"first call ({r['memory_method']})."]
     if c["quick"]:
         lines.append("NOTE: --quick size; the goals are meant for the default, realistic sizes.")
     return "\n".join(lines)

@@ -9,16 +9,20 @@ continuation), and may end inside the prompt (e.g. a long system prompt before d
 queries) or inside the responses (responses starting alike).
 
 The cost rule (token counts only): a group of k items of T tokens in all, sharing P tokens, takes
-the cached path iff the tokens it saves, (k - 1) * P, are at least ``share_min_saved`` (512) and at
-least ``share_min_fraction`` (0.3) of T; otherwise its items join the plain batched path. The
-cached path costs two forward calls per group (prefix, then continuations) on a repeated cache,
-where the plain path packs ``batch_size`` items into one call. Measured on the GPT-2-shaped model of
-``benchmarks/bench_throughput.py`` (6 layers, hidden 512, vocabulary 50,257; CPU, 2 threads;
-cached / plain time): 6 responses of ~300 tokens after a 200-token prompt (saving 1,000 of ~3,000
-tokens) 0.84; 8 pairs after 40-token prompts (40 of ~380 each) 1.00; 4 x 4 responses of ~150 after
-100 tokens (300 of ~1,000) 1.60; 5 x 3 after 60 (120 of 630) 1.49; 8 pairs after 100 (100 of 400)
-2.61. Splitting a run of sorted items into sub-groups is preferred when the sub-groups save more
-tokens than the run's common prefix would.
+the cached path iff the tokens it saves, (k - 1) * P, are at least ``share_min_saved`` (16) and at
+least ``share_min_fraction`` (0.05) of T; otherwise its items join the plain batched path. The
+cached path batches like the plain one: the distinct prefixes of up to ``batch_size`` groups run in
+one right-padded call, then the continuations of all their items in batches of ``batch_size``,
+each row continuing its own prefix's KV cache rows (``batch_select_indices``); so it costs one
+extra call per job and the prefix rows' padding, and per token about what the plain path costs.
+Measured on the GPT-2-shaped model of ``benchmarks/bench_throughput.py`` (6 layers, hidden 512,
+vocabulary 50,257; CPU, 2 threads; cached / plain time, best of 5): 8 pairs after ~20-token
+prompts (20 tokens and 6% saved per pair) 0.93; 4 x 4 responses of ~100 after ~35 (21%) 0.96;
+8 pairs after ~57 tokens (13%) 0.79; 4 systems x 4 responses after ~127 tokens (33%) 0.76.
+Nothing smaller was measured, hence the thresholds (16 tokens, 5%). (An earlier cached path ran one group per call on a
+repeated cache and lost up to 2.6x on pairs; it needed 512 tokens and 30%.) Splitting a run of
+sorted items into sub-groups is preferred when the sub-groups save more tokens than the run's
+common prefix would; sharing is not nested (a header common to all, then each group's prompt).
 
 The cached path: the base model runs once on the prefix with ``use_cache=True`` (the cache passed
 under the name the model's ``forward`` documents: ``cache_keyword``); its KV cache is repeated over
@@ -47,7 +51,7 @@ def _lcp(a, b) -> int:
     return i
 
 
-def prefix_groups(seqs, min_saved: int = 512, min_fraction: float = 0.3):
+def prefix_groups(seqs, min_saved: int = 16, min_fraction: float = 0.05):
     """Radix grouping of token-id sequences: which share a prefix, and how long (the module's cost rule).
 
     Args:
@@ -102,12 +106,31 @@ def _split_or_share(seqs, order, lcps, lo, hi, min_saved, min_fraction):
     return _best_saved(seqs, order, lcps, lo, hi, min_saved, min_fraction)[1]
 
 
+def _select_rows(cache, rows, last: bool):
+    """The KV cache of the prefixes ``rows`` [n] (repeats allowed), for one batch of continuations.
+
+    A ``DynamicCache`` (its ``layers``, each with ``batch_select_indices``) gets new layer objects holding only the
+    selected rows, so the prefixes' cache is never copied whole; any other cache is deep-copied first (``last``:
+    the final batch may take the original).
+    """
+    layers = getattr(cache, "layers", None)
+    if isinstance(layers, list) and all(hasattr(x, "batch_select_indices") for x in layers):
+        kv = copy.copy(cache)
+        kv.layers = [copy.copy(x) for x in layers]
+    else:
+        kv = cache if last else copy.deepcopy(cache)
+    kv.batch_select_indices(rows)
+    return kv
+
+
 class SharedPromptMixin:
     """Unique work for ``EndogenousReward`` (needs its ``_forward``, ``_rows_plain``, ``_stats``,
     ``_check_head``, ``_base``, ``model``, ``tokenizer``, ``batch_size`` and ``share_prompt``)."""
 
     #: the cost rule's thresholds (module docstring); per instance, e.g. 0 and 0.0 to share every common prefix
-    share_min_saved, share_min_fraction = 512, 0.3
+    share_min_saved, share_min_fraction = 16, 0.05
+    #: a shared job holds at most this many batches' items (a larger group runs its prefix once per part)
+    share_job_items = 4
 
     def _plan(self, items):
         """(jobs [(forward, indices)], rep): identical items once, shared prefixes by the cost rule.
@@ -127,11 +150,21 @@ class SharedPromptMixin:
         alone = [uniq[k] for k in alone]
         jobs = [(self._forward, [alone[k] for k in b])
                 for b in length_batches([len(items[i].input_ids) for i in alone], self.batch_size)]
-        jobs += [(partial(self._forward_shared, prefix=P), [uniq[k] for k in g]) for g, P in groups]
+        cap = self.share_job_items * self.batch_size  # bounds the rows a job holds
+        parts = sorted((P, [uniq[k] for k in g[j:j + cap]]) for g, P in groups for j in range(0, len(g), cap))
+        job, n = [], 0
+        for P, members in parts + [(None, None)]:  # by prefix length: similar prefixes pad little
+            if job and (members is None or len(job) == self.batch_size or n + len(members) > cap):
+                jobs.append((partial(self._forward_shared, prefix=[q for q, m in job for _ in m]),
+                             [i for _, m in job for i in m]))
+                job, n = [], 0
+            if members is not None:
+                job.append((P, members))
+                n += len(members)
         return jobs, rep
 
     def _forward_shared(self, items, indices, prefix):
-        """As ``_forward`` for a group whose first ``prefix`` ids are identical: they run once (KV cache)."""
+        """As ``_forward`` for items sharing prefixes: item b's first ``prefix[b]`` ids run once per distinct prefix."""
         import torch
 
         if not self._share_ok:
@@ -144,7 +177,7 @@ class SharedPromptMixin:
             except Exception as e:  # noqa: BLE001 -- any model that cannot continue from a cache: plain path
                 return self._stop_sharing(f"{type(e).__name__}: {e}", items, indices)
             if not self._head_checked:
-                self._check_head(pre[:, :64], hp)
+                self._check_head(pre, hp)
             if not self._share_checked:
                 err = self._check_shared(items, h)
                 if err is not None:
@@ -179,46 +212,55 @@ class SharedPromptMixin:
                 out[i] = stats
         return out
 
-    def _rows_shared(self, items, P):
-        """``_rows_plain``'s rows for items whose first ``P`` ids are identical, the prefix run once.
+    def _rows_shared(self, items, prefix):
+        """``_rows_plain``'s rows for items whose first ``prefix[b]`` ids are a prefix they share: each distinct
+        prefix runs once, all of them in one right-padded batch; the continuations run in batches of
+        ``batch_size`` (items of different prefixes mixed) on the rows of its KV cache they continue.
 
-        ``P`` >= 1 is at most the shortest item's length minus one (every item keeps a continuation).
-        Rows before it come from the prefix's hidden states;
-        the continuations run in batches on copies of its KV cache. Returns (rows [sum(n+1), hidden],
-        prefix ids [1, P], prefix hidden states [P, hidden]).
+        ``prefix[b]`` >= 1 is at most item b's length minus one (every item keeps a continuation). Rows before
+        it come from the prefix's hidden states. Returns (rows [sum(n+1), hidden], the first prefix's ids
+        [1, <= 64], its hidden states [max P, hidden], padded after P_0).
 
         Raises:
-            TypeError: the base model returns no cache with ``batch_repeat_interleave`` (e.g. Mamba).
+            TypeError: the base model returns no cache with ``batch_select_indices`` (e.g. Mamba).
         """
         import torch
 
         device = next(self.model.parameters()).device
         seqs = [e.input_ids for e in items]
         base, pad = self._base(), int(self.tokenizer.pad_token_id)
-        pre = torch.tensor([seqs[0][:P]], device=device)
+        gid = {}
+        for s, P in zip(seqs, prefix):
+            gid.setdefault(tuple(s[:P]), len(gid))
+        group = [gid[tuple(s[:P])] for s, P in zip(seqs, prefix)]
+        plen = torch.tensor([len(k) for k in gid])
+        pre = torch.full((len(gid), int(plen.max())), pad, dtype=torch.long)
+        pre_mask = torch.zeros_like(pre)
+        for k, g in gid.items():
+            pre[g, :len(k)], pre_mask[g, :len(k)] = torch.tensor(k), 1
+        pre, pre_mask, plen = pre.to(device), pre_mask.to(device), plen.to(device)
         cache_kw = cache_keyword(base)
-        out = base(input_ids=pre, attention_mask=torch.ones_like(pre), use_cache=True)
-        cache, hp = out.get(cache_kw), out[0][0]
-        if not hasattr(cache, "batch_repeat_interleave"):
-            raise TypeError(f"the base model returned {type(cache).__name__}, not a KV cache that can be repeated")
+        out = base(input_ids=pre, attention_mask=pre_mask, use_cache=True)
+        cache, hp = out.get(cache_kw), out[0]
+        if not hasattr(cache, "batch_select_indices"):
+            raise TypeError(f"the base model returned {type(cache).__name__}, not a KV cache whose rows can be selected")
         rows = [None] * len(items)
-        order = sorted(range(len(items)), key=lambda b: -len(seqs[b]))
+        order = sorted(range(len(items)), key=lambda b: -(len(seqs[b]) - prefix[b]))
         for k in range(0, len(order), self.batch_size):
             sub = order[k:k + self.batch_size]
-            n, Lc = len(sub), max(len(seqs[b]) for b in sub) - P
+            n, Lc = len(sub), max(len(seqs[b]) - prefix[b] for b in sub)
             ids = torch.full((n, Lc), pad, dtype=torch.long)
-            mask = torch.zeros((n, P + Lc), dtype=torch.long)
-            mask[:, :P] = 1
+            mask = torch.zeros((n, Lc), dtype=torch.long)
             for j, b in enumerate(sub):
-                ids[j, :len(seqs[b]) - P] = torch.tensor(seqs[b][P:])
-                mask[j, P:len(seqs[b])] = 1
-            kv = cache if k + self.batch_size >= len(order) else copy.deepcopy(cache)  # the last batch takes it
-            kv.batch_repeat_interleave(n)
-            pos = torch.arange(P, P + Lc, device=device).expand(n, Lc)
-            hc = base(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos, use_cache=True,
-                      **{cache_kw: kv})[0]
+                ids[j, :len(seqs[b]) - prefix[b]] = torch.tensor(seqs[b][prefix[b]:])
+                mask[j, :len(seqs[b]) - prefix[b]] = 1
+            g = torch.tensor([group[b] for b in sub], device=device)
+            kv = _select_rows(cache, g, last=k + self.batch_size >= len(order))
+            pos = plen[g][:, None] + torch.arange(Lc, device=device)[None]
+            hc = base(input_ids=ids.to(device), attention_mask=torch.cat([pre_mask[g], mask.to(device)], 1),
+                      position_ids=pos, use_cache=True, **{cache_kw: kv})[0]
             for j, b in enumerate(sub):  # rows start-1 .. end-1: from the prefix up to P-1, then the continuation
-                s = items[b].start - 1
-                rows[b] = torch.cat([hp[s:P], hc[j, max(0, s - P):len(seqs[b]) - P]])
+                s, P = items[b].start - 1, prefix[b]
+                rows[b] = torch.cat([hp[group[b], s:P], hc[j, max(0, s - P):len(seqs[b]) - P]])
             del kv, hc
-        return torch.cat(rows), pre, hp
+        return torch.cat(rows), pre[:1, :min(64, int(plen[0]))], hp[0]

@@ -95,3 +95,16 @@ def slow_init():
 
     time.sleep(3.0)
     _worker_init()
+
+
+def log_policy_tolerance(logits, dtype, alpha=1.0):
+    """Per row, the bound on |d log pi| = |dV| / alpha that ``endorm.llm.reward.soft_values`` keeps for logits
+    [rows, vocab] (float64 values) held in ``dtype``: 1e-5 in float32, else its docstring's
+    u (1 + 2 E_pi[|f - max f| / alpha]) plus the float32 part (u = 2^-8 bfloat16, 2^-11 float16)."""
+    import torch
+
+    if dtype == torch.float32:
+        return torch.full((logits.shape[0],), 1e-5, dtype=torch.float64)
+    unit = {torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}[dtype]
+    d = (logits - logits.amax(1, keepdim=True)) / alpha
+    return unit * (1 + 2 * (torch.softmax(d, 1) * d.abs()).sum(1)) + 2e-5 * (1 + logits.abs().amax(1))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -64,11 +65,11 @@ def _assert_same(a, b, atol=1e-5):
 
 
 def _spy(monkeypatch, rm):
-    """Record the group sizes that take the cache path."""
+    """Record the group sizes that take the cache path (items per distinct shared prefix)."""
     sizes, inner = [], rm._rows_shared
 
     def rows_shared(items, P):
-        sizes.append(len(items))
+        sizes.extend(Counter(tuple(e.input_ids[:p]) for e, p in zip(items, P)).values())
         return inner(items, P)
 
     monkeypatch.setattr(rm, "_rows_shared", rows_shared)

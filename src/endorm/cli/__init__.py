@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, demo, eval_math, figures, rl, score, verify
+from . import bench, demo, eval_math, figures, rl, score, serve, verify
 
-COMMANDS = (verify, figures, score, bench, eval_math, rl, demo)
+COMMANDS = (verify, figures, score, bench, eval_math, rl, demo, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ EXTRAS = {
     "eval-math": ("math", ("torch", "transformers", "math_verify")),
     "rl": ("rl", ("torch", "transformers", "trl", "datasets", "yaml")),
     "demo": ("rl", ("torch", "transformers", "trl", "datasets")),
+    "serve": ("serve", ("torch", "transformers", "starlette", "uvicorn")),
 }
 PIP_NAMES = {"math_verify": "math-verify", "yaml": "pyyaml"}
 
