@@ -14,6 +14,32 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
+def shared_dir():
+    """The real benchmark files and tokenizers: ``$ENDORM_SHARED``, else ``../shared`` beside the repository."""
+    from pathlib import Path
+
+    return Path(os.environ.get("ENDORM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+
+
+def output_flags(parser, strict: str | None = "a goal is missed",
+                 json_help: str = "also write the numbers as JSON") -> None:
+    """Add the flags every benchmark shares: ``--json PATH``, ``--strict`` (unless ``strict`` is None; its help
+    reads "exit with status 1 if <strict>") and ``--quiet``."""
+    from pathlib import Path
+
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help=json_help)
+    if strict is not None:
+        parser.add_argument("--strict", action="store_true", help=f"exit with status 1 if {strict}")
+    parser.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+
+
+def fill_defaults(args, values: dict) -> None:
+    """Set each option of ``values`` (the script's DEFAULTS, or QUICK with --quick) that the user left at None."""
+    for key, value in values.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def log(tag: str, msg: str, quiet: bool) -> None:
     if not quiet:
         print(f"[{tag}] {msg}", file=sys.stderr, flush=True)

@@ -131,14 +131,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the model weights and the texts (default 0)")
     p.add_argument("--threads", type=int, default=None, help=f"torch threads (default: the CPUs, {C.cpus()} here)")
     p.add_argument("--quick", action="store_true", help="smoke-test size: 2 layers, hidden 64, vocab 1000, tiny shapes")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the numbers as JSON")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 if a goal or a check is missed")
-    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    C.output_flags(p, "a goal or a check is missed")
     p.add_argument("--variant", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    C.fill_defaults(args, QUICK if args.quick else DEFAULTS)
     args.heads = args.heads or max(1, args.hidden // 64)
     args.threads = args.threads or C.cpus()
     args.shape_list = [s.strip() for s in args.shapes.split(",") if s.strip()]

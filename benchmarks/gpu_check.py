@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ENDORM_SHARED", ROOT.parent / "shared"))
+SHARED = C.shared_dir()
 #: tolerances on |log pi|, |V|, |r_hat| against float64 (nats): float32, bfloat16 (a forward in bfloat16 rounds
 #: every layer's output to 2^-9 relative), and the device vs the CPU in float32
 TOL = {"float32": 1e-4, "bfloat16": 0.25, "share": 1e-5, "judge": 1e-4}
@@ -417,8 +417,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="where to run (default cuda)")
     p.add_argument("--budget-s", type=float, default=420.0, help="stop starting steps past this many seconds "
                    "(default 420); what does not fit is SKIP")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write every row as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    C.output_flags(p, None, json_help="also write every row as JSON")
     args = p.parse_args(argv)
     if not args.budget_s > 0:
         p.error("--budget-s must be > 0")

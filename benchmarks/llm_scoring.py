@@ -135,16 +135,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="EndoRM's head_dtype (default float32; 'model' runs the LM head in the model's dtype)")
     p.add_argument("--quick", action="store_true",
                    help="smoke-test size: 2 layers, hidden 64, vocab 1000, batch 2, length 64")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the numbers as JSON")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 if a goal or the agreement is missed")
-    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    C.output_flags(p, "a goal or the agreement is missed")
     # Internal: run one variant in this (fresh) process and write its numbers to a file.
     p.add_argument("--variant", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
     p.add_argument("--result-file", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    C.fill_defaults(args, QUICK if args.quick else DEFAULTS)
     if args.context is None:
         args.context = max(1, min(16, args.length - 1))
     if args.heads is None:

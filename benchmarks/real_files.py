@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -89,10 +88,6 @@ DEFAULTS = dict(limit=4, max_new_tokens=16, layers=2, launch="spawn", parallel=1
 QUICK = dict(limit=2, max_new_tokens=4, layers=1, launch="fork", parallel=2)
 
 
-def _default_shared() -> Path:
-    return Path(os.environ.get("ENDORM_SHARED", HERE.parent.parent / "shared"))
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,13 +104,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="spawn: python per job (default); fork: jobs forked after the imports (--quick)")
     p.add_argument("--parallel", type=int, default=None, help="jobs at once (default 1; --quick 2)")
     p.add_argument("--quick", action="store_true", help="smoke-test size: 2 records per file, 4 new tokens, 1 layer")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the numbers as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    C.output_flags(p, None)
     args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    args.shared = args.shared or _default_shared()
+    C.fill_defaults(args, QUICK if args.quick else DEFAULTS)
+    args.shared = args.shared or C.shared_dir()
     args.strict = False
     if args.limit < 0 or min(args.max_new_tokens, args.hidden - 1, args.layers, args.parallel) < 1:
         p.error("--limit must be >= 0; --max-new-tokens, --layers, --parallel >= 1; --hidden >= 2")

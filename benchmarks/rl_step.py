@@ -95,13 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the weights, prompts and sampling (default 0)")
     p.add_argument("--threads", type=int, default=None, help=f"torch threads (default: the CPUs, {C.cpus()} here)")
     p.add_argument("--quick", action="store_true", help="smoke-test size")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the numbers as JSON")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 if the goal or the agreement is missed")
-    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    C.output_flags(p, "the goal or the agreement is missed")
     args = p.parse_args(argv)
-    for k, v in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
+    C.fill_defaults(args, QUICK if args.quick else DEFAULTS)
     if args.num_generations < 2:
         p.error("--num-generations must be >= 2 (GRPO compares completions of one prompt)")
     for k in ("layers", "hidden", "vocab_size", "prompts", "prompt_tokens", "completion_tokens", "steps", "repeat"):

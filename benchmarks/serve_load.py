@@ -73,13 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8, help="items per forward, server and direct (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the texts (default 0)")
     p.add_argument("--quick", action="store_true", help="smoke-test size (seconds)")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the numbers as JSON")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 if the goal or the check is missed")
-    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    C.output_flags(p, "the goal or the check is missed")
     args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    C.fill_defaults(args, QUICK if args.quick else DEFAULTS)
     for key in list(DEFAULTS) + ["batch_size", "max_batch_tokens"]:
         if getattr(args, key) < 1:
             p.error(f"--{key.replace('_', '-')} must be >= 1")

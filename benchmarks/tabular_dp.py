@@ -68,9 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=7, help="H, tree depth (default 7)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random reward (default 0)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per method, best is kept (default 3)")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the numbers as JSON")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 if a goal is missed")
-    p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    C.output_flags(p, "a goal is missed")
     args = p.parse_args(argv)
     if args.vocab_size < 1 or args.horizon < 1:
         p.error("--vocab-size and --horizon must be >= 1")

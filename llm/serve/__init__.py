@@ -68,10 +68,12 @@ def serve(model, host: str = "127.0.0.1", port: int = 5000, reward=None, batch_s
     from endorm.llm.options import RewardOptions
     from endorm.llm.reward import EndogenousReward
 
-    for name, value, low in (("--batch-size", batch_size, 1), ("--max-batch-tokens", max_batch_tokens, 1),
-                             ("--max-wait-ms", max_wait_ms, 0), ("--max-body-mb", max_body_mb, 0)):
-        if not value >= low or (name == "--max-body-mb" and value <= 0):
-            raise ValueError(f"{name} must be {'> 0' if name == '--max-body-mb' else f'>= {low}'}, got {value}")
+    from endorm._checks import check_range
+
+    batch_size, max_batch_tokens = (check_range(v, n, 1, kind=int) for v, n in
+                                    ((batch_size, "--batch-size"), (max_batch_tokens, "--max-batch-tokens")))
+    max_wait_ms = check_range(max_wait_ms, "--max-wait-ms", 0.0)
+    max_body_mb = check_range(max_body_mb, "--max-body-mb", 0.0, low_open=True)
     reward = (reward or RewardOptions()).check()
     sock = bind(host, port)
     try:
